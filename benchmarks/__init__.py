@@ -1,0 +1,1 @@
+"""Benchmarks: each compares nasrec-lab against a reference in the same run (a ratio)."""

@@ -1,0 +1,312 @@
+"""Raw files -> preprocessed data set directory, streamed in bounded memory.
+
+Pass 1 parses blocks (``_readers``), appends labels, transformed dense values and 64-bit
+hashes of categorical values to temporary files, and counts distinct values per column.
+Between the passes the split is assigned (it needs every label) and each column's id
+mapping is fixed. Pass 2 streams the temporary files into the per-split arrays.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .._atomic import atomic_directory, atomic_write_json
+from ._dataset import MANIFEST, MANIFEST_VERSION, CTRDataset, SplitWriter
+from ._errors import DataFormatError
+from ._formats import AVAZU, CRITEO, KDD, RawFormat
+from ._readers import (
+    DEFAULT_BLOCK_BYTES,
+    BlockParser,
+    column_pool,
+    ParsedBlock,
+    file_sha256,
+    iter_line_blocks,
+    iter_parquet_blocks,
+    load_user_profile,
+    read_header,
+)
+from ._schema import FeatureSchema
+from ._split import assign_splits
+
+FORMATS = {"criteo": CRITEO, "avazu": AVAZU, "kdd": KDD}
+# The release hashes Avazu's id into a 10,000-row table ("ID is trivial").
+_FORMAT_TABLE_CAPS = {"avazu": {"id": 10_000}}
+
+
+@dataclass(frozen=True)
+class PreprocessOptions:
+    """How raw values become model inputs.
+
+    ``categorical="hash"``: each column's values get ids ``1..n-1`` (0 = missing); a column
+    with more distinct values than ``table_cap - 1`` is hashed into ``table_cap`` rows, as the
+    release does. ``categorical="vocab"``: values seen at least ``min_count`` times get their
+    own id (by frequency), every other value shares the OOV id 1; 0 = missing.
+    """
+
+    categorical: str = "hash"
+    table_cap: int = 500_000
+    min_count: int = 1
+    split: str = "autoctr"
+    split_seed: int = 2018
+    on_bad_rows: str = "error"
+    block_bytes: int = DEFAULT_BLOCK_BYTES
+
+    def __post_init__(self) -> None:
+        if self.categorical not in ("hash", "vocab"):
+            raise ValueError(f"categorical must be 'hash' or 'vocab', got {self.categorical!r}")
+        if self.table_cap < 2:
+            raise ValueError(f"table_cap must be >= 2, got {self.table_cap}")
+        if self.min_count < 1:
+            raise ValueError(f"min_count must be >= 1, got {self.min_count}")
+        if self.split not in ("autoctr", "random"):
+            raise ValueError(f"split must be 'autoctr' or 'random', got {self.split!r}")
+        if self.on_bad_rows not in ("error", "skip"):
+            raise ValueError(f"on_bad_rows must be 'error' or 'skip', got {self.on_bad_rows!r}")
+
+
+class _ValueCounter:
+    """Distinct 64-bit hashes of one column with their counts; memory grows with distinct values only."""
+
+    def __init__(self) -> None:
+        self.keys = np.zeros(0, np.uint64)
+        self.counts = np.zeros(0, np.int64)
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self._pending_len = 0
+
+    def add(self, keys: np.ndarray, counts: np.ndarray) -> None:
+        self._pending.append((keys, counts))
+        self._pending_len += len(keys)
+        if self._pending_len > max(2_000_000, len(self.keys)):
+            self._merge()
+
+    def _merge(self) -> None:
+        if not self._pending:
+            return
+        keys = np.concatenate([self.keys, *(k for k, _ in self._pending)])
+        counts = np.concatenate([self.counts, *(c for _, c in self._pending)])
+        self.keys, inv = np.unique(keys, return_inverse=True)
+        self.counts = np.bincount(inv, weights=counts, minlength=len(self.keys)).astype(np.int64)
+        self._pending, self._pending_len = [], 0
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        self._merge()
+        return self.keys, self.counts
+
+
+@dataclass
+class CategoryIndex:
+    """Maps a column's value hashes to embedding ids (0 = missing)."""
+
+    mode: str  # "exact" | "hash" | "vocab"
+    table_size: int
+    keys: pd.Index | None = None
+
+    @classmethod
+    def build(cls, keys: np.ndarray, counts: np.ndarray, options: PreprocessOptions, cap: int) -> CategoryIndex:
+        if options.categorical == "vocab":
+            keep = counts >= options.min_count
+            k, c = keys[keep], counts[keep]
+            order = np.lexsort((k, -c))  # by count descending, then hash
+            return cls("vocab", len(order) + 2, pd.Index(k[order]))
+        if len(keys) + 1 <= cap:
+            return cls("exact", max(len(keys) + 1, 2), pd.Index(keys))
+        return cls("hash", cap)
+
+    def lookup(self, hashes: np.ndarray) -> np.ndarray:
+        missing = hashes == 0
+        if self.mode == "hash":
+            ids = (hashes % np.uint64(self.table_size - 1)).astype(np.int64) + 1
+        else:
+            pos = self.keys.get_indexer(hashes)
+            if self.mode == "exact":
+                ids = pos + 1
+            else:
+                ids = np.where(pos >= 0, pos + 2, 1)
+        ids[missing] = 0
+        return ids.astype(np.int32)
+
+
+class _RawSink:
+    """Pass-1 output: append-only temp files of labels, dense values, sparse hashes."""
+
+    def __init__(self, tmp: Path, n_sparse: int) -> None:
+        tmp.mkdir(parents=True, exist_ok=True)
+        self.tmp = tmp
+        self.files = {k: open(tmp / f"{k}.bin", "wb") for k in ("label", "dense", "sparse")}
+        self.counters = [_ValueCounter() for _ in range(n_sparse)]
+        self.rows = 0
+
+    def add(self, block: ParsedBlock) -> None:
+        self.files["label"].write(block.label.tobytes())
+        self.files["dense"].write(np.ascontiguousarray(block.dense).tobytes())
+        self.files["sparse"].write(np.ascontiguousarray(block.sparse_hash).tobytes())
+        for counter, (keys, counts) in zip(self.counters, block.stats or []):
+            counter.add(keys, counts)
+        self.rows += len(block.label)
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
+
+
+def _iter_source_blocks(
+    path: Path, fmt: RawFormat, options: PreprocessOptions, profile: pd.DataFrame | None
+) -> Iterable[ParsedBlock]:
+    if path.suffix == ".parquet":
+        yield from iter_parquet_blocks(path, fmt)
+        return
+    parser = BlockParser(fmt, str(path), on_bad_rows=options.on_bad_rows, user_profile=profile)
+    first = True
+    header = ",".join(fmt.columns) if fmt.delimiter == "," else fmt.delimiter.join(fmt.columns)
+    for block, line in iter_line_blocks(path, options.block_bytes):
+        if first:
+            first = False
+            head, _, rest = block.partition(b"\n")
+            head_text = head.decode("utf-8", errors="replace").rstrip("\r")
+            if fmt.header == "required" or (fmt.header == "auto" and head_text.replace('"', "") == header):
+                block, line = rest, line + 1
+                if not block:
+                    continue
+        yield parser.parse(block, line)
+
+
+def preprocess(
+    inputs: Sequence[str | os.PathLike],
+    out: str | os.PathLike,
+    *,
+    fmt: RawFormat | str,
+    options: PreprocessOptions | None = None,
+    user_profile: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> CTRDataset:
+    """Preprocess raw files of one format into a data set directory at ``out``.
+
+    >>> preprocess(["train.txt"], "data/criteo", fmt="criteo")   # doctest: +SKIP
+    """
+    options = options or PreprocessOptions()
+    if isinstance(fmt, str):
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; expected one of {sorted(FORMATS)} (or a RawFormat)")
+        fmt = FORMATS[fmt]
+    paths = [Path(p) for p in inputs]
+    if not paths:
+        raise ValueError("no input files given")
+    for p in paths:
+        if not p.is_file():
+            raise DataFormatError(str(p), "no such file")
+        if p.stat().st_size == 0:
+            raise DataFormatError(str(p), "the file is empty")
+    profile = None
+    if fmt.name == "kdd":
+        if user_profile is None:
+            raise ValueError(
+                "KDD Cup 2012 needs userid_profile.txt for Gender and Age: pass user_profile= "
+                "(CLI: --user-profile FILE)"
+            )
+        profile = load_user_profile(user_profile)
+
+    caps = [min(options.table_cap, _FORMAT_TABLE_CAPS.get(fmt.name, {}).get(c, options.table_cap)) for c in fmt.sparse]
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        sink = _RawSink(tmp / "_raw", len(fmt.sparse))
+        sources = []
+        try:
+            for p in paths:
+                rows_before, bad = sink.rows, 0
+                for block in _iter_source_blocks(p, fmt, options, profile):
+                    sink.add(block)
+                    bad += block.bad_rows
+                    if progress:
+                        progress(sink.rows)
+                if sink.rows == rows_before:
+                    raise DataFormatError(str(p), "no data rows (only a header, blank lines or skipped bad rows)")
+                sources.append(
+                    {
+                        "path": str(p.resolve()),
+                        "bytes": p.stat().st_size,
+                        "sha256": file_sha256(p),
+                        "rows": sink.rows - rows_before,
+                        "bad_rows": bad,
+                    }
+                )
+        finally:
+            sink.close()
+        if user_profile is not None:
+            up = Path(user_profile)
+            sources.append({"path": str(up.resolve()), "bytes": up.stat().st_size, "sha256": file_sha256(up), "role": "user_profile"})
+
+        n = sink.rows
+        indexes = [CategoryIndex.build(*c.result(), options, cap) for c, cap in zip(sink.counters, caps)]
+        labels = np.fromfile(tmp / "_raw" / "label.bin", dtype=np.int8)
+        assignment = assign_splits(labels, options.split, options.split_seed)
+        counts = {name: int((assignment == i).sum()) for i, name in enumerate(("train", "val", "test"))}
+        schema = FeatureSchema(
+            dense=fmt.dense,
+            sparse=fmt.sparse,
+            table_sizes=tuple(ix.table_size for ix in indexes),
+            label=fmt.label,
+            name=fmt.name,
+        )
+        writer = SplitWriter(tmp, counts, len(fmt.dense), len(fmt.sparse), with_prob=False)
+        nd, ns = len(fmt.dense), len(fmt.sparse)
+        step = 1 << 17
+        with open(tmp / "_raw" / "dense.bin", "rb") as fd, open(tmp / "_raw" / "sparse.bin", "rb") as fs:
+            for start in range(0, n, step):
+                stop = min(n, start + step)
+                dense = np.fromfile(fd, np.float32, (stop - start) * nd).reshape(-1, nd)
+                hashes = np.fromfile(fs, np.uint64, (stop - start) * ns).reshape(-1, ns)
+                ids = np.empty(hashes.shape, np.int32)
+                looked_up = column_pool().map(lambda j: indexes[j].lookup(hashes[:, j]), range(ns))
+                for j, col in enumerate(looked_up):
+                    ids[:, j] = col
+                writer.write(assignment[start:stop], {"label": labels[start:stop], "dense": dense, "sparse": ids})
+        split_stats = writer.close()
+        for f in (tmp / "_raw").iterdir():
+            f.unlink()
+        (tmp / "_raw").rmdir()
+        manifest = _manifest(
+            kind=fmt.name,
+            schema=schema,
+            splits=split_stats,
+            sources=sources,
+            preprocessing={**asdict(options), "format": fmt.name, "column_modes": [ix.mode for ix in indexes]},
+        )
+        atomic_write_json(tmp / MANIFEST, manifest)
+    return CTRDataset(out)
+
+
+def _manifest(
+    *, kind: str, schema: FeatureSchema, splits: dict, sources: list, preprocessing: dict, extra: dict | None = None
+) -> dict[str, Any]:
+    from .. import __version__
+
+    m = {
+        "format_version": MANIFEST_VERSION,
+        "kind": kind,
+        "schema": schema.to_json(),
+        "splits": splits,
+        "sources": sources,
+        "preprocessing": preprocessing,
+        "bad_rows": int(sum(s.get("bad_rows", 0) for s in sources)),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "nasrec_lab_version": __version__,
+    }
+    if extra:
+        m.update(extra)
+    return m
+
+
+def csv_columns(path: str | os.PathLike, delimiter: str = ",") -> tuple[str, ...]:
+    """Column names from a delimited file's header line."""
+    import csv
+
+    text = read_header(Path(path))
+    return tuple(next(csv.reader([text], delimiter=delimiter)))

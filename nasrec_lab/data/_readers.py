@@ -1,0 +1,361 @@
+"""Stream raw CTR files as parsed, validated blocks of numpy arrays.
+
+Each block is parsed by pyarrow's multithreaded CSV reader (no per-row Python). Only when
+that fast path rejects a block is the block re-read line by line, to name the exact line,
+field and text of the first bad row, or to drop bad rows under ``on_bad_rows="skip"``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import os
+import re
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from ._errors import DataFormatError
+from ._formats import RawFormat
+
+DEFAULT_BLOCK_BYTES = 32 << 20
+_NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
+# Sparse values hash to uint64; 0 is reserved for "missing".
+MISSING_HASH = np.uint64(0)
+
+
+@dataclass
+class ParsedBlock:
+    """One block of rows: labels, transformed dense values, 64-bit hashes of sparse values."""
+
+    label: np.ndarray  # (n,) int8
+    dense: np.ndarray  # (n, n_dense) float32, already log(max(x,0)+1), missing -> 0
+    sparse_hash: np.ndarray  # (n, n_sparse) uint64, 0 = missing
+    bad_rows: int
+    first_line: int
+    # Per sparse column: (distinct hashes in this block, their counts); feeds the id mapping.
+    stats: list[tuple[np.ndarray, np.ndarray]] | None = None
+
+
+def hash_strings(values: np.ndarray) -> np.ndarray:
+    """Stable 64-bit hashes of string values (never 0: 0 means missing)."""
+    h = pd.util.hash_array(np.asarray(values, dtype=object), categorize=False)
+    h[h == MISSING_HASH] = np.uint64(1)
+    return h
+
+
+def transform_dense(x: np.ndarray) -> np.ndarray:
+    """The release's dense transform: ``log(max(x, 0) + 1)``; missing (NaN) -> 0."""
+    with np.errstate(invalid="ignore"):
+        out = np.log1p(np.maximum(x, 0.0))
+    out[~np.isfinite(out)] = 0.0
+    return out.astype(np.float32, copy=False)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(8 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _open_binary(path: Path):
+    try:
+        with open(path, "rb") as probe:
+            magic = probe.read(2)
+    except OSError as exc:
+        raise DataFormatError(str(path), f"cannot read file: {exc.strerror or exc}") from exc
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+def iter_line_blocks(path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[tuple[bytes, int]]:
+    """Yield ``(bytes ending at a line boundary, 1-based number of its first line)``."""
+    line_no = 1
+    carry = b""
+    with _open_binary(path) as fh:
+        while True:
+            try:
+                chunk = fh.read(block_bytes)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise DataFormatError(str(path), f"cannot read file: {exc}") from exc
+            if not chunk:
+                break
+            data = carry + chunk
+            cut = data.rfind(b"\n")
+            if cut < 0:
+                carry = data
+                continue
+            block, carry = data[: cut + 1], data[cut + 1 :]
+            yield block, line_no
+            line_no += block.count(b"\n")
+    if carry:
+        yield carry + b"\n", line_no
+
+
+class BlockParser:
+    """Parse blocks of one raw format into :class:`ParsedBlock`."""
+
+    def __init__(
+        self,
+        fmt: RawFormat,
+        path: str,
+        *,
+        on_bad_rows: str = "error",
+        user_profile: pd.DataFrame | None = None,
+    ) -> None:
+        if on_bad_rows not in ("error", "skip"):
+            raise ValueError(f"on_bad_rows must be 'error' or 'skip', got {on_bad_rows!r}")
+        self.fmt = fmt
+        self.path = path
+        self.on_bad_rows = on_bad_rows
+        self.user_profile = user_profile
+        self._col_index = {c: i for i, c in enumerate(fmt.columns)}
+        types: dict[str, pa.DataType] = {c: pa.string() for c in fmt.columns}
+        for c in fmt.dense:
+            if c in self._col_index:
+                types[c] = pa.float64()
+        types[fmt.label] = pa.int64()
+        self._read_options = pacsv.ReadOptions(column_names=list(fmt.columns), use_threads=True)
+        self._parse_options = pacsv.ParseOptions(
+            delimiter=fmt.delimiter,
+            quote_char='"' if fmt.quoted else False,
+            double_quote=fmt.quoted,
+            escape_char=False,
+            newlines_in_values=False,
+            ignore_empty_lines=True,
+        )
+        self._convert_options = pacsv.ConvertOptions(
+            column_types=types,
+            null_values=[""],
+            strings_can_be_null=True,
+            include_columns=[c for c in fmt.columns if c in (fmt.label, *fmt.dense, *fmt.sparse)],
+        )
+
+    # -- fast path ------------------------------------------------------------------
+    def _read_fast(self, block: bytes) -> pa.Table:
+        return pacsv.read_csv(
+            pa.BufferReader(block),
+            read_options=self._read_options,
+            parse_options=self._parse_options,
+            convert_options=self._convert_options,
+        )
+
+    def parse(self, block: bytes, first_line: int) -> ParsedBlock:
+        bad = 0
+        try:
+            table = self._read_fast(block)
+            self._check_labels(table, block, first_line)
+        except (pa.ArrowInvalid, _LabelError):
+            good, bad = self._scan(block, first_line)
+            if not good:
+                n_dense, n_sparse = len(self.fmt.dense), len(self.fmt.sparse)
+                empty = (np.zeros(0, np.uint64), np.zeros(0, np.int64))
+                return ParsedBlock(
+                    np.zeros(0, np.int8),
+                    np.zeros((0, n_dense), np.float32),
+                    np.zeros((0, n_sparse), np.uint64),
+                    bad,
+                    first_line,
+                    [empty] * n_sparse,
+                )
+            try:
+                table = self._read_fast(b"".join(good))
+            except pa.ArrowInvalid as exc:  # pragma: no cover - the scan accepts what arrow accepts
+                raise DataFormatError(self.path, f"block starting at line {first_line}: {exc}") from exc
+        return self._to_arrays(table, bad, first_line)
+
+    def _check_labels(self, table: pa.Table, block: bytes, first_line: int) -> None:
+        lab = table.column(self.fmt.label).to_numpy(zero_copy_only=False)
+        if table.column(self.fmt.label).null_count:
+            raise _LabelError
+        if self.fmt.label_rule == "binary":
+            if ((lab != 0) & (lab != 1)).any():
+                raise _LabelError
+        elif (lab < 0).any():
+            raise _LabelError
+
+    def _to_arrays(self, table: pa.Table, bad: int, first_line: int) -> ParsedBlock:
+        fmt = self.fmt
+        n = table.num_rows
+        lab = table.column(fmt.label).to_numpy(zero_copy_only=False)
+        label = (lab > 0).astype(np.int8)
+        dense = np.empty((n, len(fmt.dense)), np.float32)
+        for j, c in enumerate(fmt.dense):
+            if c not in self._col_index:  # Avazu's all-zero "virtual" dense feature
+                dense[:, j] = 0.0
+                continue
+            dense[:, j] = transform_dense(table.column(c).to_numpy(zero_copy_only=False).astype(np.float64))
+        sparse = np.empty((n, len(fmt.sparse)), np.uint64)
+        stats = []
+        profile = self._profile_columns(table) if self.user_profile is not None else {}
+        columns = [profile[c] if c in profile else table.column(c) for c in fmt.sparse]
+        # Dictionary encoding releases the GIL: columns are hashed in parallel.
+        for j, (rows, uniq, counts) in enumerate(column_pool().map(hash_column, columns)):
+            sparse[:, j] = rows
+            stats.append((uniq, counts))
+        return ParsedBlock(label, dense, sparse, bad, first_line, stats)
+
+    def _profile_columns(self, table: pa.Table) -> dict[str, pa.Array]:
+        # KDD Cup 2012: Gender and Age come from userid_profile.txt; unknown user -> 0, 0.
+        prof = self.user_profile
+        users = table.column("UserID").to_numpy(zero_copy_only=False)
+        pos = prof.index.get_indexer(pd.Index(users))
+        out = {}
+        for name in ("Gender", "Age"):
+            vals = np.where(pos >= 0, prof[name].to_numpy()[np.maximum(pos, 0)], "0")
+            out[name] = pa.array(vals.astype(object), pa.string())
+        return out
+
+    # -- slow path: find and name bad rows ---------------------------------------------
+    def _scan(self, block: bytes, first_line: int) -> tuple[list[bytes], int]:
+        fmt = self.fmt
+        good: list[bytes] = []
+        bad = 0
+        for offset, raw in enumerate(block.splitlines(keepends=True)):
+            line_no = first_line + offset
+            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if not text.strip():
+                continue
+            problem = self._row_problem(text, line_no)
+            if problem is None:
+                good.append(raw)
+                continue
+            if self.on_bad_rows == "error":
+                raise problem
+            bad += 1
+        return good, bad
+
+    def _row_problem(self, text: str, line_no: int) -> DataFormatError | None:
+        fmt = self.fmt
+        if fmt.quoted:
+            fields = next(csv.reader(io.StringIO(text), delimiter=fmt.delimiter))
+        else:
+            fields = text.split(fmt.delimiter)
+        if len(fields) != len(fmt.columns):
+            return DataFormatError(
+                self.path,
+                f"expected {len(fmt.columns)} fields separated by {fmt.delimiter!r}, found {len(fields)}",
+                line=line_no,
+                text=text[:120],
+            )
+        label_text = fields[self._col_index[fmt.label]].strip()
+        ok_label = label_text in ("0", "1") if fmt.label_rule == "binary" else label_text.isdigit()
+        if not ok_label:
+            want = "0 or 1" if fmt.label_rule == "binary" else "a non-negative integer"
+            return DataFormatError(self.path, f"expected a label of {want}", line=line_no, field=fmt.label, text=label_text)
+        for c in fmt.dense:
+            if c not in self._col_index:
+                continue
+            v = fields[self._col_index[c]]
+            if v != "" and not _NUMBER.match(v):
+                return DataFormatError(self.path, "expected a number or an empty field", line=line_no, field=c, text=v)
+        return None
+
+
+class _LabelError(Exception):
+    pass
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def column_pool() -> ThreadPoolExecutor:
+    """A small shared thread pool for per-column work that releases the GIL."""
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="nasrec-col")
+    return _POOL
+
+
+def hash_column(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Hash a string column through its dictionary (each distinct value hashed once).
+
+    Returns ``(row hashes with 0 for null, distinct hashes, their counts)``.
+    """
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+        col = col.cast(pa.string())
+    enc = col.dictionary_encode()
+    dict_hash = hash_strings(enc.dictionary.to_numpy(zero_copy_only=False))
+    if enc.indices.null_count:
+        idx = enc.indices.fill_null(len(dict_hash)).to_numpy().astype(np.int64)
+        counts = np.bincount(idx, minlength=len(dict_hash) + 1)[: len(dict_hash)]
+        rows = np.append(dict_hash, MISSING_HASH)[idx]
+    else:
+        idx = enc.indices.to_numpy()
+        counts = np.bincount(idx, minlength=len(dict_hash))
+        rows = dict_hash[idx]
+    return rows, dict_hash, counts
+
+
+def load_user_profile(path: str | os.PathLike) -> pd.DataFrame:
+    """KDD Cup 2012 ``userid_profile.txt``: TAB-separated UserID, Gender, Age; indexed by UserID."""
+    path = Path(path)
+    try:
+        df = pd.read_csv(path, sep="\t", header=None, names=["UserID", "Gender", "Age"], dtype=str)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataFormatError(str(path), f"cannot read the user profile (UserID TAB Gender TAB Age): {exc}") from exc
+    if df.isna().any().any():
+        line = int(np.flatnonzero(df.isna().any(axis=1).to_numpy())[0]) + 1
+        raise DataFormatError(str(path), "expected 3 TAB-separated fields UserID, Gender, Age", line=line)
+    return df.drop_duplicates("UserID", keep="last").set_index("UserID")
+
+
+def iter_parquet_blocks(
+    path: Path, fmt: RawFormat, batch_rows: int = 262_144
+) -> Iterator[ParsedBlock]:
+    """Parquet files with named columns (dense numeric, label 0/1, sparse anything)."""
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise DataFormatError(str(path), f"cannot read Parquet file: {exc}") from exc
+    names = set(pf.schema_arrow.names)
+    for c in (fmt.label, *fmt.dense, *fmt.sparse):
+        if c not in names:
+            raise DataFormatError(str(path), f"column missing; the file has {sorted(names)}", field=c)
+    row = 1
+    for batch in pf.iter_batches(batch_size=batch_rows, columns=[fmt.label, *fmt.dense, *fmt.sparse]):
+        n = batch.num_rows
+        lab = batch.column(fmt.label).to_numpy(zero_copy_only=False)
+        bad_label = np.flatnonzero(~np.isin(lab, (0, 1)))
+        if bad_label.size:
+            i = int(bad_label[0])
+            raise DataFormatError(
+                str(path), "expected a label of 0 or 1", line=row + i, field=fmt.label, text=str(lab[i])
+            )
+        dense = np.empty((n, len(fmt.dense)), np.float32)
+        for j, c in enumerate(fmt.dense):
+            arr = batch.column(c)
+            if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
+                raise DataFormatError(str(path), f"expected a numeric column, found type {arr.type}", field=c)
+            dense[:, j] = transform_dense(arr.to_numpy(zero_copy_only=False).astype(np.float64))
+        sparse = np.empty((n, len(fmt.sparse)), np.uint64)
+        stats = []
+        for j, c in enumerate(fmt.sparse):
+            sparse[:, j], uniq, counts = hash_column(batch.column(c))
+            stats.append((uniq, counts))
+        yield ParsedBlock(lab.astype(np.int8), dense, sparse, 0, row, stats)
+        row += n
+
+
+def read_header(path: Path) -> str:
+    """The first line of a delimited file, for formats whose header names the columns."""
+    for block, _ in iter_line_blocks(path, 1 << 16):
+        first = block.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
+        return first
+    raise DataFormatError(str(path), "the file is empty")
