@@ -18,8 +18,16 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def child_peak_rss_mb(code: str, env: dict[str, str] | None = None) -> tuple[float, str]:
-    """Run ``code`` in a fresh Python process; return its peak RSS (MiB) and its stdout."""
-    wrapper = code + "\nimport resource, sys\nprint('__PEAK_KB__', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    """Run ``code`` in a fresh Python process; return its peak RSS (MiB) and its stdout.
+
+    Reads ``VmHWM`` (the high-water mark of this process image): ``ru_maxrss`` would carry the
+    parent's peak across fork+exec on Linux.
+    """
+    wrapper = code + (
+        "\nfor _line in open('/proc/self/status'):\n"
+        "    if _line.startswith('VmHWM:'):\n"
+        "        print('__PEAK_KB__', _line.split()[1])\n"
+    )
     proc = subprocess.run(
         [sys.executable, "-c", wrapper],
         capture_output=True,

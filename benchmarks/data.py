@@ -78,7 +78,7 @@ def bench_data(rows: int = 1_000_000, workdir: str | None = None, loader_batches
             if i + 1 >= n_ours:
                 break
         t_loader = time.perf_counter() - t0
-        dense = torch.from_numpy(np.asarray(data.column("dense")))
+        dense = torch.from_numpy(np.array(data.column("dense")))
         sparse = torch.from_numpy(np.asarray(data.column("sparse")).astype(np.int64))
         label = torch.from_numpy(np.asarray(data.column("label")).astype(np.float32))
         ref = DataLoader(TensorDataset(dense, sparse, label), batch_size=512, shuffle=True)

@@ -9,8 +9,11 @@ mapping is fixed. Pass 2 streams the temporary files into the per-split arrays.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import os
-from collections.abc import Callable, Iterable, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +28,8 @@ from ._formats import AVAZU, CRITEO, KDD, RawFormat
 from ._readers import (
     DEFAULT_BLOCK_BYTES,
     BlockParser,
-    column_pool,
     ParsedBlock,
+    column_pool,
     file_sha256,
     iter_line_blocks,
     iter_parquet_blocks,
@@ -158,24 +161,62 @@ class _RawSink:
 
 
 def _iter_source_blocks(
-    path: Path, fmt: RawFormat, options: PreprocessOptions, profile: pd.DataFrame | None
+    path: Path, fmt: RawFormat, options: PreprocessOptions, profile: pd.DataFrame | None, sha
 ) -> Iterable[ParsedBlock]:
     if path.suffix == ".parquet":
         yield from iter_parquet_blocks(path, fmt)
         return
     parser = BlockParser(fmt, str(path), on_bad_rows=options.on_bad_rows, user_profile=profile)
-    first = True
-    header = ",".join(fmt.columns) if fmt.delimiter == "," else fmt.delimiter.join(fmt.columns)
-    for block, line in iter_line_blocks(path, options.block_bytes):
-        if first:
-            first = False
+    header = fmt.delimiter.join(fmt.columns)
+    line = 1
+    for i, block in enumerate(iter_line_blocks(path, options.block_bytes)):
+        if sha is not None:
+            sha.update(block)
+        if i == 0:
             head, _, rest = block.partition(b"\n")
             head_text = head.decode("utf-8", errors="replace").rstrip("\r")
             if fmt.header == "required" or (fmt.header == "auto" and head_text.replace('"', "") == header):
                 block, line = rest, line + 1
                 if not block:
                     continue
-        yield parser.parse(block, line)
+        parsed = parser.parse(block, line)
+        line += parsed.lines
+        yield parsed
+
+
+def _prefetched(blocks: Iterable[ParsedBlock]) -> Iterator[ParsedBlock]:
+    """Parse the next block in a background thread while the caller stores this one."""
+    q: queue.Queue = queue.Queue(maxsize=1)
+    done = object()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for b in blocks:
+                if stop.is_set():
+                    return
+                q.put(b)
+            q.put(done)
+        except BaseException as exc:  # re-raised in the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=work, daemon=True, name="nasrec-parse")
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass
 
 
 def preprocess(
@@ -221,7 +262,9 @@ def preprocess(
         try:
             for p in paths:
                 rows_before, bad = sink.rows, 0
-                for block in _iter_source_blocks(p, fmt, options, profile):
+                # The SHA-256 of a plain file is taken from the blocks as they are read.
+                sha = None if _is_compressed(p) or p.suffix == ".parquet" else hashlib.sha256()
+                for block in _prefetched(_iter_source_blocks(p, fmt, options, profile, sha)):
                     sink.add(block)
                     bad += block.bad_rows
                     if progress:
@@ -232,7 +275,7 @@ def preprocess(
                     {
                         "path": str(p.resolve()),
                         "bytes": p.stat().st_size,
-                        "sha256": file_sha256(p),
+                        "sha256": sha.hexdigest() if sha is not None else file_sha256(p),
                         "rows": sink.rows - rows_before,
                         "bad_rows": bad,
                     }
@@ -264,7 +307,7 @@ def preprocess(
                 dense = np.fromfile(fd, np.float32, (stop - start) * nd).reshape(-1, nd)
                 hashes = np.fromfile(fs, np.uint64, (stop - start) * ns).reshape(-1, ns)
                 ids = np.empty(hashes.shape, np.int32)
-                looked_up = column_pool().map(lambda j: indexes[j].lookup(hashes[:, j]), range(ns))
+                looked_up = column_pool().map(CategoryIndex.lookup, indexes, hashes.T)
                 for j, col in enumerate(looked_up):
                     ids[:, j] = col
                 writer.write(assignment[start:stop], {"label": labels[start:stop], "dense": dense, "sparse": ids})
@@ -296,12 +339,17 @@ def _manifest(
         "sources": sources,
         "preprocessing": preprocessing,
         "bad_rows": int(sum(s.get("bad_rows", 0) for s in sources)),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "nasrec_lab_version": __version__,
     }
     if extra:
         m.update(extra)
     return m
+
+
+def _is_compressed(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
 
 
 def csv_columns(path: str | os.PathLike, delimiter: str = ",") -> tuple[str, ...]:

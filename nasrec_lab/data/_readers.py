@@ -42,6 +42,8 @@ class ParsedBlock:
     sparse_hash: np.ndarray  # (n, n_sparse) uint64, 0 = missing
     bad_rows: int
     first_line: int
+    # Lines of the file this block covered (rows + bad rows + blank lines).
+    lines: int = 0
     # Per sparse column: (distinct hashes in this block, their counts); feeds the id mapping.
     stats: list[tuple[np.ndarray, np.ndarray]] | None = None
 
@@ -80,9 +82,8 @@ def _open_binary(path: Path):
     return open(path, "rb")
 
 
-def iter_line_blocks(path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[tuple[bytes, int]]:
-    """Yield ``(bytes ending at a line boundary, 1-based number of its first line)``."""
-    line_no = 1
+def iter_line_blocks(path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[bytes]:
+    """Yield the file's bytes in blocks that end at a line boundary (gzip is decompressed)."""
     carry = b""
     with _open_binary(path) as fh:
         while True:
@@ -98,10 +99,9 @@ def iter_line_blocks(path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iter
                 carry = data
                 continue
             block, carry = data[: cut + 1], data[cut + 1 :]
-            yield block, line_no
-            line_no += block.count(b"\n")
+            yield block
     if carry:
-        yield carry + b"\n", line_no
+        yield carry + b"\n"
 
 
 class BlockParser:
@@ -122,7 +122,8 @@ class BlockParser:
         self.on_bad_rows = on_bad_rows
         self.user_profile = user_profile
         self._col_index = {c: i for i, c in enumerate(fmt.columns)}
-        types: dict[str, pa.DataType] = {c: pa.string() for c in fmt.columns}
+        # Categorical columns are dictionary-encoded by the parser itself (cheaper than after).
+        types: dict[str, pa.DataType] = {c: pa.dictionary(pa.int32(), pa.string()) for c in fmt.columns}
         for c in fmt.dense:
             if c in self._col_index:
                 types[c] = pa.float64()
@@ -134,7 +135,9 @@ class BlockParser:
             double_quote=fmt.quoted,
             escape_char=False,
             newlines_in_values=False,
-            ignore_empty_lines=True,
+            # Blank lines fail the fast path, so on it one row is one line (line numbers
+            # without counting); the line-by-line path skips them.
+            ignore_empty_lines=False,
         )
         self._convert_options = pacsv.ConvertOptions(
             column_types=types,
@@ -157,8 +160,9 @@ class BlockParser:
         try:
             table = self._read_fast(block)
             self._check_labels(table, block, first_line)
+            lines = table.num_rows
         except (pa.ArrowInvalid, _LabelError):
-            good, bad = self._scan(block, first_line)
+            good, bad, lines = self._scan(block, first_line)
             if not good:
                 n_dense, n_sparse = len(self.fmt.dense), len(self.fmt.sparse)
                 empty = (np.zeros(0, np.uint64), np.zeros(0, np.int64))
@@ -168,13 +172,16 @@ class BlockParser:
                     np.zeros((0, n_sparse), np.uint64),
                     bad,
                     first_line,
+                    lines,
                     [empty] * n_sparse,
                 )
             try:
                 table = self._read_fast(b"".join(good))
             except pa.ArrowInvalid as exc:  # pragma: no cover - the scan accepts what arrow accepts
                 raise DataFormatError(self.path, f"block starting at line {first_line}: {exc}") from exc
-        return self._to_arrays(table, bad, first_line)
+        parsed = self._to_arrays(table, bad, first_line)
+        parsed.lines = lines
+        return parsed
 
     def _check_labels(self, table: pa.Table, block: bytes, first_line: int) -> None:
         lab = table.column(self.fmt.label).to_numpy(zero_copy_only=False)
@@ -205,7 +212,7 @@ class BlockParser:
         for j, (rows, uniq, counts) in enumerate(column_pool().map(hash_column, columns)):
             sparse[:, j] = rows
             stats.append((uniq, counts))
-        return ParsedBlock(label, dense, sparse, bad, first_line, stats)
+        return ParsedBlock(label, dense, sparse, bad, first_line, 0, stats)
 
     def _profile_columns(self, table: pa.Table) -> dict[str, pa.Array]:
         # KDD Cup 2012: Gender and Age come from userid_profile.txt; unknown user -> 0, 0.
@@ -219,11 +226,11 @@ class BlockParser:
         return out
 
     # -- slow path: find and name bad rows ---------------------------------------------
-    def _scan(self, block: bytes, first_line: int) -> tuple[list[bytes], int]:
-        fmt = self.fmt
+    def _scan(self, block: bytes, first_line: int) -> tuple[list[bytes], int, int]:
         good: list[bytes] = []
         bad = 0
-        for offset, raw in enumerate(block.splitlines(keepends=True)):
+        raw_lines = block.splitlines(keepends=True)
+        for offset, raw in enumerate(raw_lines):
             line_no = first_line + offset
             text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             if not text.strip():
@@ -235,7 +242,7 @@ class BlockParser:
             if self.on_bad_rows == "error":
                 raise problem
             bad += 1
-        return good, bad
+        return good, bad, len(raw_lines)
 
     def _row_problem(self, text: str, line_no: int) -> DataFormatError | None:
         fmt = self.fmt
@@ -285,10 +292,15 @@ def hash_column(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray
     Returns ``(row hashes with 0 for null, distinct hashes, their counts)``.
     """
     if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
-    if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
-        col = col.cast(pa.string())
-    enc = col.dictionary_encode()
+        col = col.unify_dictionaries().combine_chunks() if pa.types.is_dictionary(col.type) else col.combine_chunks()
+    if pa.types.is_dictionary(col.type):
+        enc = col
+        if not pa.types.is_string(enc.dictionary.type):
+            enc = pa.DictionaryArray.from_arrays(enc.indices, enc.dictionary.cast(pa.string()))
+    else:
+        if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+            col = col.cast(pa.string())
+        enc = col.dictionary_encode()
     dict_hash = hash_strings(enc.dictionary.to_numpy(zero_copy_only=False))
     if enc.indices.null_count:
         idx = enc.indices.fill_null(len(dict_hash)).to_numpy().astype(np.int64)
@@ -349,13 +361,13 @@ def iter_parquet_blocks(
         for j, c in enumerate(fmt.sparse):
             sparse[:, j], uniq, counts = hash_column(batch.column(c))
             stats.append((uniq, counts))
-        yield ParsedBlock(lab.astype(np.int8), dense, sparse, 0, row, stats)
+        yield ParsedBlock(lab.astype(np.int8), dense, sparse, 0, row, n, stats)
         row += n
 
 
 def read_header(path: Path) -> str:
     """The first line of a delimited file, for formats whose header names the columns."""
-    for block, _ in iter_line_blocks(path, 1 << 16):
+    for block in iter_line_blocks(path, 1 << 16):
         first = block.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
         return first
     raise DataFormatError(str(path), "the file is empty")

@@ -40,7 +40,6 @@ def write_criteo(path, n=40, *, crlf=False, final_newline=True, bad=None):
 
 def _all_rows(ds):
     """Rows of all splits, back in file order (the split keeps file order within a split)."""
-    from nasrec_lab.data import autoctr_assignment
 
     labels = np.concatenate([ds.split(s).column("label") for s in ("train", "val", "test")])
     assert len(labels) > 0
