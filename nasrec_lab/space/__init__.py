@@ -1,0 +1,44 @@
+"""Search space and architectures: plain, JSON-able data (no torch)."""
+
+from ._arch import (
+    ARCH_FORMAT,
+    Architecture,
+    Block,
+    from_release_json,
+    load_architecture,
+    to_release_json,
+    validate,
+)
+from ._sampling import (
+    MUTATIONS,
+    STRATEGIES,
+    PathSampler,
+    WarmupSchedule,
+    full_path,
+    mutate,
+    sample_architecture,
+)
+from ._space import FULL, OPERATOR_KINDS, PRESETS, SMALL, SearchSpace, get_space
+
+__all__ = [
+    "ARCH_FORMAT",
+    "FULL",
+    "MUTATIONS",
+    "OPERATOR_KINDS",
+    "PRESETS",
+    "SMALL",
+    "STRATEGIES",
+    "Architecture",
+    "Block",
+    "PathSampler",
+    "SearchSpace",
+    "WarmupSchedule",
+    "from_release_json",
+    "full_path",
+    "get_space",
+    "load_architecture",
+    "mutate",
+    "sample_architecture",
+    "to_release_json",
+    "validate",
+]

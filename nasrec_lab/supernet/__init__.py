@@ -1,0 +1,26 @@
+"""The weight-sharing supernet (torch): operator registry, sliced paths, standalone subnets, costs."""
+
+from ._model import Subnet, SuperNet, build, load_subnet, materialize
+from ._ops import OPERATORS, OpCtx, Operator, OpInputs, ParamSpec, Ranges, register_operator
+from ._plan import Geometry, make_plan
+
+__all__ = [
+    "OPERATORS",
+    "Geometry",
+    "OpCtx",
+    "OpInputs",
+    "Operator",
+    "ParamSpec",
+    "Ranges",
+    "SuperNet",
+    "Subnet",
+    "build",
+    "load_subnet",
+    "make_plan",
+    "materialize",
+    "register_operator",
+]
+
+from ._cost import Cost, cost, measure_latency  # noqa: E402
+
+__all__ += ["Cost", "cost", "measure_latency"]

@@ -1,0 +1,431 @@
+"""The operator registry: each operator is one class, registered by name.
+
+An operator declares its parameters for a concrete configuration (``params(ctx)``), how to
+compute (``forward``) and its cost (``macs``, multiply-adds per example, fvcore's convention).
+The supernet allocates every parameter once at its largest configuration; a path slices the
+leading rows/columns (elastic widths) and gathers the columns of the inputs it reads
+(:class:`Ranges`). A materialized subnet stores those slices and calls the same ``forward``,
+so both compute the same function.
+
+Notation: ``B`` batch, ``F`` input fields, ``e`` embedding dim, ``w`` dense width, ``m``
+sparse width (fields), ``p`` Dot-Product rows, ``c`` the wider of the left/right inputs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..space import _space as space_module
+
+ATTENTION_HEADS = 8
+ATTENTION_LN_INIT = 0.17  # the release initialises the Attention operator's LayerNorm weights to 0.17
+
+
+@dataclass(frozen=True)
+class Ranges:
+    """An axis assembled from ``(start, length)`` ranges of the full (supernet) axis."""
+
+    ranges: tuple[tuple[int, int], ...]
+
+    @property
+    def size(self) -> int:
+        return sum(n for _, n in self.ranges)
+
+
+Axis = int | Ranges  # int: the leading ``n`` entries of the full axis
+
+
+class ParamSpec(NamedTuple):
+    axes: tuple[Axis, ...]
+    init: str  # "xavier" | "zeros" | "ones" | "ln_attention"
+
+
+def axis_size(a: Axis) -> int:
+    return a.size if isinstance(a, Ranges) else a
+
+
+@dataclass(frozen=True)
+class OpCtx:
+    """Everything an operator needs to know about one use of it (all static Python data)."""
+
+    e: int
+    w: int  # dense width of the block
+    m: int  # sparse width of the block
+    dense_in: Ranges  # columns of the concatenated dense input
+    sparse_in: Ranges  # fields of the concatenated sparse input
+    c: int  # the wider of the left/right inputs
+    layernorm: bool
+    k: int  # fields appended by the dense-sparse interaction
+    head_in: Ranges | None = None
+    # The supernet's allocation: every optional projection present (a path may need any).
+    allocate_all: bool = False
+
+    def needs(self, size_in: int, size_out: int) -> bool:
+        """Whether a projection from ``size_in`` to ``size_out`` exists (the release skips same-size ones)."""
+        return self.allocate_all or size_in != size_out
+
+    @property
+    def p(self) -> int:
+        """Rows of the Dot-Product's projected sparse input: ``round(sqrt(2 w))`` (45 at w = 1024)."""
+        return int(round(math.sqrt(2 * self.w)))
+
+
+class OpInputs(NamedTuple):
+    dense: Tensor | None = None  # (B, dense_in)
+    sparse: Tensor | None = None  # (B, F, e)
+    left: Tensor | None = None  # (B, a)
+    right: Tensor | None = None  # (B, b)
+
+
+class Operator:
+    """Base class. Subclasses set ``name``/``kind`` and implement the three static methods."""
+
+    name: str = ""
+    kind: str = ""  # dense | dense-sparse | sparse | interaction | head
+
+    @staticmethod
+    def params(ctx: OpCtx) -> dict[str, ParamSpec]:
+        raise NotImplementedError
+
+    @staticmethod
+    def forward(p: dict[str, Tensor], x: OpInputs, ctx: OpCtx) -> Tensor:
+        raise NotImplementedError
+
+    @staticmethod
+    def macs(ctx: OpCtx) -> int:
+        raise NotImplementedError
+
+
+OPERATORS: dict[str, type[Operator]] = {}
+
+
+def register_operator(name: str, kind: str, *, reads: str | None = None):
+    """Class decorator: ``@register_operator("fc", "dense", reads="dense_set")``.
+
+    Dense and sparse operators also become known to the (torch-free) search-space language;
+    ``reads`` is ``"dense_set"`` or ``"left_right"`` for dense operators.
+    """
+
+    def wrap(cls: type[Operator]) -> type[Operator]:
+        if name in OPERATORS:
+            raise ValueError(f"operator {name!r} is already registered")
+        cls.name, cls.kind = name, kind
+        OPERATORS[name] = cls
+        if kind in ("dense", "dense-sparse", "sparse"):
+            space_module.OPERATOR_KINDS.setdefault(name, kind)
+            if reads == "dense_set":
+                space_module.DENSE_SET_OPS.add(name)
+            elif reads == "left_right":
+                space_module.BINARY_DENSE_OPS.add(name)
+        return cls
+
+    return wrap
+
+
+# -- shared pieces ------------------------------------------------------------------------
+
+
+def _proj(prefix: str, out: Axis, inp: Axis, ctx: OpCtx, *, bias: bool | None = None,
+          ln: bool = True, linear: bool = True) -> dict[str, ParamSpec]:
+    """A Linear(``inp`` -> ``out``) with LayerNorm(``out``) when LN is on, else a bias (the release's rule).
+
+    ``linear=False`` keeps only the LayerNorm (the release skips projections to the same width).
+    """
+    specs = {}
+    if linear:
+        specs[f"{prefix}weight"] = ParamSpec((out, inp), "xavier")
+    if linear and ((not ctx.layernorm) if bias is None else bias):
+        specs[f"{prefix}bias"] = ParamSpec((out,), "zeros")
+    if ln and ctx.layernorm:
+        specs[f"{prefix}ln_weight"] = ParamSpec((out,), "ones")
+        specs[f"{prefix}ln_bias"] = ParamSpec((out,), "zeros")
+    return specs
+
+
+def _apply(p: dict[str, Tensor], prefix: str, x: Tensor) -> Tensor:
+    w = p.get(f"{prefix}weight")
+    y = x if w is None else F.linear(x, w, p.get(f"{prefix}bias"))
+    lw = p.get(f"{prefix}ln_weight")
+    if lw is not None:
+        y = F.layer_norm(y, (y.shape[-1],), lw, p[f"{prefix}ln_bias"])
+    return y
+
+
+def _field_proj(p: dict[str, Tensor], prefix: str, s: Tensor) -> Tensor:
+    """Linear over the field axis: (B, F, e) -> (B, e, F) -> Linear -> LN -> (B, e, n)."""
+    return _apply(p, prefix, s.transpose(1, 2))
+
+
+def _pad(x: Tensor, width: int) -> Tensor:
+    return x if x.shape[1] == width else F.pad(x, (0, width - x.shape[1]))
+
+
+# -- dense operators ----------------------------------------------------------------------
+
+
+@register_operator("fc", "dense", reads="dense_set")
+class FC(Operator):
+    """``relu(LN(Linear(x_dense)))`` to width w."""
+
+    @staticmethod
+    def params(ctx):
+        return _proj("", ctx.w, ctx.dense_in, ctx)
+
+    @staticmethod
+    def forward(p, x, ctx):
+        return F.relu(_apply(p, "", x.dense))
+
+    @staticmethod
+    def macs(ctx):
+        return ctx.w * ctx.dense_in.size
+
+
+@register_operator("sum", "dense", reads="left_right")
+class Sum(Operator):
+    """Pad the narrower of left/right with zeros, add, ``LN(Linear(.))`` to w.
+
+    As in the release, the Linear is left out when the padded width already is w.
+    """
+
+    @staticmethod
+    def params(ctx):
+        return _proj("", ctx.w, ctx.c, ctx, linear=ctx.needs(ctx.c, ctx.w))
+
+    @staticmethod
+    def forward(p, x, ctx):
+        return _apply(p, "", _pad(x.left, ctx.c) + _pad(x.right, ctx.c))
+
+    @staticmethod
+    def macs(ctx):
+        return ctx.w * ctx.c if ctx.c != ctx.w else 0
+
+
+@register_operator("sigmoid-gating", "dense", reads="left_right")
+class SigmoidGating(Operator):
+    """Pad; ``LN(Linear(sigmoid(Linear_sq(left)) * right))`` to w; both Linears have biases.
+
+    As in the release, the outer Linear is left out when the padded width already is w.
+    """
+
+    @staticmethod
+    def params(ctx):
+        specs = _proj("gate_", ctx.c, ctx.c, ctx, bias=True, ln=False)
+        specs.update(_proj("", ctx.w, ctx.c, ctx, bias=True, linear=ctx.needs(ctx.c, ctx.w)))
+        return specs
+
+    @staticmethod
+    def forward(p, x, ctx):
+        gate = torch.sigmoid(_apply(p, "gate_", _pad(x.left, ctx.c)))
+        return _apply(p, "", gate * _pad(x.right, ctx.c))
+
+    @staticmethod
+    def macs(ctx):
+        return ctx.c * ctx.c + (ctx.w * ctx.c if ctx.c != ctx.w else 0)
+
+
+@register_operator("dot-product", "dense-sparse", reads="dense_set")
+class DotProduct(Operator):
+    """Pairwise dot products of [dense row; p projected sparse rows], strict lower triangle, ``LN(Linear)`` to w.
+
+    The dense input is projected to e (Linear+LN) unless it already has e columns; the field
+    axis is projected to ``p = round(sqrt(2 w))`` rows (Linear+LN on the transposed tensor).
+    """
+
+    @staticmethod
+    def params(ctx):
+        specs = {}
+        if ctx.needs(ctx.dense_in.size, ctx.e):
+            specs.update(_proj("dense_", ctx.e, ctx.dense_in, ctx))
+        if ctx.needs(ctx.sparse_in.size, ctx.p):
+            specs.update(_proj("field_", ctx.p, ctx.sparse_in, ctx))
+        pairs = ctx.p * (ctx.p + 1) // 2
+        specs.update(_proj("", ctx.w, pairs, ctx, linear=ctx.needs(pairs, ctx.w)))
+        return specs
+
+    @staticmethod
+    def forward(p, x, ctx):
+        d = _apply(p, "dense_", x.dense) if "dense_weight" in p else x.dense  # (B, e)
+        s = x.sparse
+        if "field_weight" in p:
+            s = _field_proj(p, "field_", s).transpose(1, 2)  # (B, p, e)
+        t = torch.cat([d.unsqueeze(1), s], dim=1)  # (B, p+1, e)
+        z = torch.bmm(t, t.transpose(1, 2))  # (B, p+1, p+1)
+        rows, cols = torch.tril_indices(ctx.p + 1, ctx.p + 1, offset=-1, device=z.device)
+        return _apply(p, "", z[:, rows, cols])
+
+    @staticmethod
+    def macs(ctx):
+        proj = ctx.e * ctx.dense_in.size if ctx.dense_in.size != ctx.e else 0
+        field = ctx.e * ctx.sparse_in.size * ctx.p if ctx.sparse_in.size != ctx.p else 0
+        pairs = ctx.p * (ctx.p + 1) // 2
+        return proj + field + (ctx.p + 1) ** 2 * ctx.e + (ctx.w * pairs if pairs != ctx.w else 0)
+
+
+# -- sparse operators ---------------------------------------------------------------------
+
+
+@register_operator("efc", "sparse")
+class EFC(Operator):
+    """Linear over the field axis to m fields, LN, relu: (B, F, e) -> (B, m, e)."""
+
+    @staticmethod
+    def params(ctx):
+        return _proj("", ctx.m, ctx.sparse_in, ctx)
+
+    @staticmethod
+    def forward(p, x, ctx):
+        return F.relu(_field_proj(p, "", x.sparse)).transpose(1, 2)
+
+    @staticmethod
+    def macs(ctx):
+        return ctx.e * ctx.sparse_in.size * ctx.m
+
+
+@register_operator("attention", "sparse")
+class Attention(Operator):
+    """Field projection to m (Linear+LN), then one transformer layer on the m x e tokens:
+    8-head self-attention + residual + LN, a 2-layer FC (e -> e, relu) + residual + LN."""
+
+    @staticmethod
+    def params(ctx):
+        e = ctx.e
+        specs = _proj("field_", ctx.m, ctx.sparse_in, ctx)
+        specs.update({
+            "in_proj_weight": ParamSpec((3 * e, e), "xavier"),
+            "in_proj_bias": ParamSpec((3 * e,), "zeros"),
+            "out_proj_weight": ParamSpec((e, e), "xavier"),
+            "out_proj_bias": ParamSpec((e,), "zeros"),
+            "ln1_weight": ParamSpec((e,), "ln_attention"),
+            "ln1_bias": ParamSpec((e,), "zeros"),
+            "ffn1_weight": ParamSpec((e, e), "xavier"),
+            "ffn1_bias": ParamSpec((e,), "zeros"),
+            "ffn2_weight": ParamSpec((e, e), "xavier"),
+            "ffn2_bias": ParamSpec((e,), "zeros"),
+            "ln2_weight": ParamSpec((e,), "ln_attention"),
+            "ln2_bias": ParamSpec((e,), "zeros"),
+        })
+        return specs
+
+    @staticmethod
+    def forward(p, x, ctx):
+        e, h = ctx.e, ATTENTION_HEADS
+        t = _field_proj(p, "field_", x.sparse).transpose(1, 2)  # (B, m, e)
+        b, m, _ = t.shape
+        qkv = F.linear(t, p["in_proj_weight"], p["in_proj_bias"]).view(b, m, 3, h, e // h)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, m, e/H)
+        a = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, m, e)
+        t = F.layer_norm(t + F.linear(a, p["out_proj_weight"], p["out_proj_bias"]), (e,), p["ln1_weight"],
+                         p["ln1_bias"])
+        f = F.linear(F.relu(F.linear(t, p["ffn1_weight"], p["ffn1_bias"])), p["ffn2_weight"], p["ffn2_bias"])
+        return F.layer_norm(t + f, (e,), p["ln2_weight"], p["ln2_bias"])
+
+    @staticmethod
+    def macs(ctx):
+        e, m = ctx.e, ctx.m
+        # QK^T and AV: 2 * H * m * m * (e / H) = 2 m^2 e (NASREC.md: fvcore skips SDPA; counted here).
+        return e * ctx.sparse_in.size * m + 3 * m * e * e + 2 * m * m * e + m * e * e + 2 * m * e * e
+
+
+# -- interaction modules and the head -----------------------------------------------------
+
+
+@register_operator("deep_fm", "interaction")
+class FactorizationMachine(Operator):
+    """FM on the block's sparse output, ``(sum_f v_f)^2 - sum_f v_f^2`` (B, e), ``LN(Linear)`` to w.
+
+    As in the release, nothing follows the FM (no Linear, no LN) when w equals e.
+    """
+
+    @staticmethod
+    def params(ctx):
+        return _proj("", ctx.w, ctx.e, ctx) if ctx.needs(ctx.e, ctx.w) else {}
+
+    @staticmethod
+    def forward(p, x, ctx):
+        s = x.sparse
+        fm = s.sum(dim=1).square() - s.square().sum(dim=1)
+        return _apply(p, "", fm) if "weight" in p else fm
+
+    @staticmethod
+    def macs(ctx):
+        return ctx.w * ctx.e if ctx.w != ctx.e else 0
+
+
+@register_operator("dense_sparse_interact", "interaction")
+class DenseSparseInteraction(Operator):
+    """The dense output projected to k*e (Linear+LN), reshaped to k fields of e (appended to sparse).
+
+    As in the release, the projection (and its LN) is left out when w already is k*e.
+    """
+
+    @staticmethod
+    def params(ctx):
+        return _proj("", ctx.k * ctx.e, ctx.w, ctx) if ctx.needs(ctx.w, ctx.k * ctx.e) else {}
+
+    @staticmethod
+    def forward(p, x, ctx):
+        d = _apply(p, "", x.dense) if "weight" in p else x.dense
+        return d.reshape(-1, ctx.k, ctx.e)
+
+    @staticmethod
+    def macs(ctx):
+        return ctx.k * ctx.e * ctx.w if ctx.w != ctx.k * ctx.e else 0
+
+
+@register_operator("head", "head")
+class Head(Operator):
+    """concat(last dense output, flattened last sparse output) -> Linear -> 1 logit."""
+
+    @staticmethod
+    def params(ctx):
+        return {"weight": ParamSpec((1, ctx.head_in), "xavier"), "bias": ParamSpec((1,), "zeros")}
+
+    @staticmethod
+    def forward(p, x, ctx):
+        return F.linear(torch.cat([x.dense, x.sparse.flatten(1)], dim=1), p["weight"], p["bias"]).squeeze(1)
+
+    @staticmethod
+    def macs(ctx):
+        return ctx.head_in.size
+
+
+# -- parameter allocation and slicing ---------------------------------------------------------
+
+
+def init_tensor(spec: ParamSpec, generator: torch.Generator | None = None) -> Tensor:
+    shape = tuple(axis_size(a) for a in spec.axes)
+    t = torch.empty(shape)
+    if spec.init == "xavier":
+        fan_out, fan_in = shape[0], shape[1]
+        bound = math.sqrt(6.0 / (fan_in + fan_out))
+        t.uniform_(-bound, bound, generator=generator)
+    elif spec.init == "zeros":
+        t.zero_()
+    elif spec.init == "ones":
+        t.fill_(1.0)
+    elif spec.init == "ln_attention":
+        t.fill_(ATTENTION_LN_INIT)
+    else:  # pragma: no cover - a registration error
+        raise ValueError(f"unknown init {spec.init!r}")
+    return t
+
+
+def slice_param(full: Tensor, spec: ParamSpec) -> Tensor:
+    """The part of a full (supernet) parameter that ``spec`` (a concrete configuration) uses."""
+    t = full
+    for dim, a in enumerate(spec.axes):
+        if isinstance(a, Ranges):
+            if len(a.ranges) == 1:
+                start, n = a.ranges[0]
+                t = t.narrow(dim, start, n)
+            else:
+                t = torch.cat([t.narrow(dim, s, n) for s, n in a.ranges], dim=dim)
+        elif a != t.shape[dim]:
+            t = t.narrow(dim, 0, a)
+    return t
