@@ -123,6 +123,14 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     d.add_argument("--out", help="also write the JSON to this file")
     d.set_defaults(func=_cmd_bench_data)
+    sn = bsub.add_parser("supernet", help="supernet training and inference throughput against the masked reference")
+    sn.add_argument("--space", choices=["full", "small"], default="full")
+    sn.add_argument("--steps", type=int, default=20, help="timed training steps per model")
+    sn.add_argument("--table-rows", type=int, default=100_000, help="rows of each of the 26 embedding tables")
+    sn.add_argument("--inference-batch", type=int, default=4096)
+    sn.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    sn.add_argument("--out", help="also write the JSON to this file")
+    sn.set_defaults(func=_cmd_bench_supernet)
 
 
 def _cmd_bench_data(args: argparse.Namespace) -> int:
@@ -130,6 +138,78 @@ def _cmd_bench_data(args: argparse.Namespace) -> int:
 
     result = bench_data(rows=args.rows)
     return _emit_bench(result, args)
+
+
+def _cmd_bench_supernet(args: argparse.Namespace) -> int:
+    from benchmarks.supernet import bench_supernet
+
+    return _emit_bench(bench_supernet(space=args.space, steps=args.steps, table_rows=args.table_rows,
+                                      inference_batch=args.inference_batch), args)
+
+
+def _add_arch(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("arch", help="inspect architectures (release JSON or nasrec-lab JSON)")
+    asub = p.add_subparsers(dest="arch_command", required=True, metavar="{cost,show}")
+    c = asub.add_parser("cost", help="FLOPs per example and parameters, from the spec (no model is run)")
+    c.add_argument("arch", help="architecture JSON file")
+    c.add_argument("--dataset", default="criteo", help="criteo | avazu | kdd | a data set directory")
+    c.add_argument("--space", choices=["full", "small"], help="space of a nasrec-lab JSON file (default: full)")
+    c.add_argument("--layernorm", action="store_true", help="count the LayerNorm variant (default: off, as the paper)")
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.set_defaults(func=_cmd_arch_cost)
+    s = asub.add_parser("show", help="print an architecture block by block, with its hash")
+    s.add_argument("arch")
+    s.add_argument("--space", choices=["full", "small"])
+    s.add_argument("--json", action="store_true", help="print it in nasrec-lab's JSON format")
+    s.set_defaults(func=_cmd_arch_show)
+
+
+def _load_arch_and_space(path: str, space_name: str | None):
+    from .space import get_space, load_architecture, validate
+
+    arch, space = load_architecture(path)
+    if space_name is not None:
+        space = get_space(space_name)
+    space = space or get_space("full")
+    validate(arch, space, path=not arch.is_subnet)
+    return arch, space
+
+
+def _schema_for(dataset: str):
+    from .data import PRESET_SCHEMAS, CTRDataset
+
+    if dataset in PRESET_SCHEMAS:
+        return PRESET_SCHEMAS[dataset]
+    return CTRDataset(dataset).schema
+
+
+def _cmd_arch_cost(args: argparse.Namespace) -> int:
+    from .supernet import cost
+
+    arch, space = _load_arch_and_space(args.arch, args.space)
+    c = cost(arch, _schema_for(args.dataset), space, layernorm=args.layernorm)
+    if args.json:
+        print(json.dumps({"flops": c.flops, "params": c.params, "params_dense": c.params_dense,
+                          "params_embedding": c.params_embedding, "mflops": c.mflops, "space": space.name,
+                          "hash": arch.hash()}))
+    else:
+        print(f"{args.arch}: {c.mflops:.4f} MFLOPs per example, {c.params:,} parameters "
+              f"({c.params_dense:,} dense, {c.params_embedding:,} in embeddings), space {space.name}")
+    return 0
+
+
+def _cmd_arch_show(args: argparse.Namespace) -> int:
+    arch, space = _load_arch_and_space(args.arch, args.space)
+    if args.json:
+        print(json.dumps({**arch.to_json(), "space": space.name}, indent=2))
+        return 0
+    print(f"architecture {arch.hash()} in space {space.name} ({len(arch.blocks)} blocks)")
+    for i, b in enumerate(arch.blocks):
+        flags = [f for f in ("dense_sparse_interact", "deep_fm") if getattr(b, f)]
+        print(f"  block {i + 1}: dense {'+'.join(b.dense_ops)} w={b.dense_width} <- {list(b.dense_in)} "
+              f"(left {b.left}, right {b.right}); sparse {'+'.join(b.sparse_ops)} m={b.sparse_width} "
+              f"<- {list(b.sparse_in)}" + (f"; {', '.join(flags)}" if flags else ""))
+    return 0
 
 
 def _emit_bench(result: dict, args: argparse.Namespace) -> int:
@@ -159,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SUBCOMMANDS = [_add_demo, _add_synth, _add_preprocess, _add_bench]
+_SUBCOMMANDS = [_add_demo, _add_synth, _add_preprocess, _add_arch, _add_bench]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,7 @@ one for training from scratch. Supernet path and subnet call the same operator c
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +22,7 @@ from torch import Tensor, nn
 from .._atomic import atomic_write_bytes
 from ..data import FeatureSchema
 from ..space import Architecture, SearchSpace, get_space, validate
-from ._ops import OPERATORS, OpCtx, OpInputs, ParamSpec, init_tensor, slice_param
+from ._ops import OPERATORS, OpCtx, OpInputs, ParamSpec, Ranges, init_tensor, slice_param
 from ._plan import BlockPlan, Geometry, PathPlan, make_plan
 
 ParamGetter = Callable[[int, str, OpCtx], dict[str, Tensor]]
@@ -138,6 +139,18 @@ class SuperNet(nn.Module):
         plan = self.plan(arch)
         dense, emb = self.stem(batch.dense, batch.sparse)
         return run_path(plan, self._getter(plan), dense, emb)
+
+    def touched_regions(self, arch: Architecture) -> dict[nn.Parameter, list[tuple[slice, ...]]]:
+        """For every parameter the path ``arch`` reads, the index regions it reads (for :class:`SlicedAdagrad`)."""
+        plan = self.plan(arch)
+        out: dict[nn.Parameter, list[tuple[slice, ...]]] = {}
+        for i, op, ctx in _uses(plan):
+            holder = self.head if i < 0 else self.blocks[i][_param_key(op)]
+            for name, spec in OPERATORS[op].params(ctx).items():
+                axes = [[slice(s, s + n) for s, n in a.ranges] if isinstance(a, Ranges) else [slice(0, a)]
+                        for a in spec.axes]
+                out[getattr(holder, name)] = [tuple(r) for r in itertools.product(*axes)]
+        return out
 
     def path_parameters(self, arch: Architecture) -> dict[str, Tensor]:
         """The sliced parameters that ``arch`` uses, keyed like a :class:`Subnet`'s state dict."""

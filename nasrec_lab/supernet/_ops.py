@@ -158,8 +158,19 @@ def _apply(p: dict[str, Tensor], prefix: str, x: Tensor) -> Tensor:
 
 
 def _field_proj(p: dict[str, Tensor], prefix: str, s: Tensor) -> Tensor:
-    """Linear over the field axis: (B, F, e) -> (B, e, F) -> Linear -> LN -> (B, e, n)."""
-    return _apply(p, prefix, s.transpose(1, 2))
+    """Linear over the field axis, then LN over the new fields: (B, F, e) -> (B, n, e).
+
+    ``W @ s`` (one batched GEMM, no transposed copy) computes the release's
+    ``Linear(s.transpose(1, 2)).transpose(1, 2)``.
+    """
+    y = torch.matmul(p[f"{prefix}weight"], s)
+    b = p.get(f"{prefix}bias")
+    if b is not None:
+        y = y + b.unsqueeze(1)
+    lw = p.get(f"{prefix}ln_weight")
+    if lw is not None:
+        y = F.layer_norm(y.transpose(1, 2), (y.shape[1],), lw, p[f"{prefix}ln_bias"]).transpose(1, 2)
+    return y
 
 
 def _pad(x: Tensor, width: int) -> Tensor:
@@ -253,7 +264,7 @@ class DotProduct(Operator):
         d = _apply(p, "dense_", x.dense) if "dense_weight" in p else x.dense  # (B, e)
         s = x.sparse
         if "field_weight" in p:
-            s = _field_proj(p, "field_", s).transpose(1, 2)  # (B, p, e)
+            s = _field_proj(p, "field_", s)  # (B, p, e)
         t = torch.cat([d.unsqueeze(1), s], dim=1)  # (B, p+1, e)
         z = torch.bmm(t, t.transpose(1, 2))  # (B, p+1, p+1)
         rows, cols = torch.tril_indices(ctx.p + 1, ctx.p + 1, offset=-1, device=z.device)
@@ -280,7 +291,7 @@ class EFC(Operator):
 
     @staticmethod
     def forward(p, x, ctx):
-        return F.relu(_field_proj(p, "", x.sparse)).transpose(1, 2)
+        return F.relu(_field_proj(p, "", x.sparse))
 
     @staticmethod
     def macs(ctx):
@@ -315,7 +326,7 @@ class Attention(Operator):
     @staticmethod
     def forward(p, x, ctx):
         e, h = ctx.e, ATTENTION_HEADS
-        t = _field_proj(p, "field_", x.sparse).transpose(1, 2)  # (B, m, e)
+        t = _field_proj(p, "field_", x.sparse)  # (B, m, e)
         b, m, _ = t.shape
         qkv = F.linear(t, p["in_proj_weight"], p["in_proj_bias"]).view(b, m, 3, h, e // h)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, m, e/H)
