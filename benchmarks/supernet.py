@@ -6,6 +6,7 @@ JSON object with ``samples_per_s``, ``reference_samples_per_s`` and ``speedup``.
 
 from __future__ import annotations
 
+import functools
 import glob
 import json
 import sys
@@ -126,8 +127,8 @@ def bench_supernet(space: str = "full", steps: int = 20, batch_size: int = 512, 
         with torch.no_grad():
             net.eval()
             sub.eval()
-            t_net = _median_time(lambda: net(batch, arch))
-            t_sub = _median_time(lambda: sub(batch))
+            t_net = _median_time(functools.partial(net, batch, arch))
+            t_sub = _median_time(functools.partial(sub, batch))
         name = Path(f).stem
         infer[name] = {"materialized_samples_per_s": inference_batch / t_sub,
                        "supernet_path_samples_per_s": inference_batch / t_net, "ratio": t_net / t_sub}

@@ -41,14 +41,14 @@ def clip_grad_norm(params: Iterable[nn.Parameter], max_norm: float) -> float:
             continue
         if p.grad.is_sparse:
             p.grad = p.grad.coalesce()
-            grads.append((p.grad, p.grad._values()))
+            grads.append(p.grad._values())
         else:
-            grads.append((p.grad, p.grad))
+            grads.append(p.grad)
     if not grads:
         return 0.0
-    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(v) for _, v in grads]))
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(v) for v in grads]))
     scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-    for g, v in grads:
+    for v in grads:
         v.mul_(scale)
     return float(total)
 

@@ -22,13 +22,13 @@ def test_sliced_adagrad_equals_torch_adagrad_on_supernet_paths():
         arch = sample_architecture(space, rng)
         batch = Batch(torch.randn(16, 3, generator=g), torch.randint(0, 20, (16, 3), generator=g),
                       (torch.rand(16, generator=g) < 0.3).float())
-        for k, net in enumerate(nets):
+        for net in nets:
             net.zero_grad(set_to_none=True)
             nn.functional.binary_cross_entropy_with_logits(net(batch, arch), batch.label).backward()
         ref_opt.step()
         ours.step(regions=nets[1].touched_regions(arch))
     for (name, a), b in zip(nets[0].named_parameters(), nets[1].parameters()):
-        torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-4, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-4, msg=f"{name} differs")
 
 
 def test_clip_grad_norm_counts_sparse_gradients_like_dense_ones():
