@@ -77,7 +77,7 @@ class SplitArrays:
 
     def slice(self, start: int, stop: int, keys: tuple[str, ...] = ("dense", "sparse", "label")) -> dict[str, np.ndarray]:
         if len(self.parts) == 1:
-            return {k: np.asarray(self.parts[0][k][start:stop]) for k in keys}
+            return {k: np.array(self.parts[0][k][start:stop]) for k in keys}
         return self.take(np.arange(start, stop), keys)
 
 

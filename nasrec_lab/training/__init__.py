@@ -1,0 +1,42 @@
+"""Training: the recipe, metrics, events for the UI, checkpoints, fine-tuning, data parallelism."""
+
+from ._events import Callback, CheckpointEvent, EvalEvent, FunctionCallback, History, StepEvent
+from ._metrics import Metrics, binary_auc, evaluate, metrics_from_logits
+from ._optim import SlicedAdagrad, clip_grad_norm, cosine_with_warmup, make_optimizer
+from ._trainer import (
+    CHECKPOINT_FORMAT,
+    TrainConfig,
+    Trainer,
+    finetune,
+    head_only,
+    read_checkpoint,
+    resolve_device,
+    supernet_from_checkpoint,
+    with_overrides,
+)
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "Callback",
+    "CheckpointEvent",
+    "EvalEvent",
+    "FunctionCallback",
+    "History",
+    "Metrics",
+    "SlicedAdagrad",
+    "StepEvent",
+    "TrainConfig",
+    "Trainer",
+    "binary_auc",
+    "clip_grad_norm",
+    "cosine_with_warmup",
+    "evaluate",
+    "finetune",
+    "head_only",
+    "make_optimizer",
+    "metrics_from_logits",
+    "read_checkpoint",
+    "resolve_device",
+    "supernet_from_checkpoint",
+    "with_overrides",
+]
