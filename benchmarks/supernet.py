@@ -51,6 +51,9 @@ def train_throughput(model, archs, batches, *, lr: float = 0.12) -> float:
     opt = SlicedAdagrad(model.parameters(), lr=lr) if sliced else make_optimizer(model.parameters(), lr=lr)
     params = list(model.parameters())
 
+    dev = next(model.parameters()).device
+    batches = [b.to(dev) for b in batches]
+
     def step(arch, batch):
         opt.zero_grad(set_to_none=True)
         loss = F.binary_cross_entropy_with_logits(model(batch, arch), batch.label)
@@ -62,12 +65,19 @@ def train_throughput(model, archs, batches, *, lr: float = 0.12) -> float:
             opt.step()
 
     step(archs[0], batches[0])  # warm-up (allocations)
+    _sync(dev)
     t0 = time.perf_counter()
     n = 0
     for arch, batch in zip(archs[1:], batches[1:]):
         step(arch, batch)
         n += len(batch.label)
+    _sync(dev)
     return n / (time.perf_counter() - t0)
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
 
 
 _MEMORY_CHILD = """
@@ -85,25 +95,30 @@ train_throughput(net, archs, [random_batch(schema, 512, i) for i in range({steps
 
 
 def bench_supernet(space: str = "full", steps: int = 20, batch_size: int = 512, table_rows: int = 100_000,
-                   inference_batch: int = 4096, reference_steps: int | None = None) -> dict[str, Any]:
+                   inference_batch: int = 4096, reference_steps: int | None = None,
+                   device: str = "cpu") -> dict[str, Any]:
     from benchmarks.masked_reference import MaskedSuperNet
     from nasrec_lab.space import PathSampler, get_space, load_architecture
-    from nasrec_lab.supernet import SuperNet, build, materialize
+    from nasrec_lab.supernet import SuperNet, materialize
 
-    torch.set_num_threads(2)
+    dev = torch.device(device)
+    if dev.type == "cpu":
+        torch.set_num_threads(2)
     torch.manual_seed(0)
     schema = criteo_shape_schema(table_rows)
     table = []
-    result: dict[str, Any] = {"title": f"supernet benchmark (Criteo shape, batch {batch_size}, 2 threads)"}
+    where = "2 threads" if dev.type == "cpu" else str(dev)
+    result: dict[str, Any] = {"title": f"supernet benchmark (Criteo shape, batch {batch_size}, {where})",
+                              "device": str(dev)}
     for sp in ([space] + [s for s in ("full", "small") if s != space]):
         sampler = PathSampler(sp, seed=0)
         n_ref = reference_steps or steps
         archs = [sampler.sample(i) for i in range(max(steps, n_ref) + 1)]
         batches = [random_batch(schema, batch_size, i) for i in range(max(steps, n_ref) + 1)]
-        ours = SuperNet(schema, sp, sparse_grad=True)
+        ours = SuperNet(schema, sp, sparse_grad=True).to(dev)
         ours_sps = train_throughput(ours, archs[: steps + 1], batches[: steps + 1])
         del ours
-        ref = MaskedSuperNet(schema, sp)
+        ref = MaskedSuperNet(schema, sp).to(dev)
         ref_sps = train_throughput(ref, archs[: n_ref + 1], batches[: n_ref + 1])
         del ref
         table.append({"measure": f"supernet training samples/s ({get_space(sp).name})", "nasrec-lab": ours_sps,
@@ -119,16 +134,16 @@ def bench_supernet(space: str = "full", steps: int = 20, batch_size: int = 512, 
     here = Path(__file__).resolve().parents[1]
     files = sorted(glob.glob(str(here.parent / "shared" / "reference" / "nasrec_best_configs" / "*.json")))
     infer = {}
-    batch = random_batch(schema, inference_batch, 123)
+    batch = random_batch(schema, inference_batch, 123).to(dev)
     for f in files:
         arch, sp = load_architecture(f)
-        net = SuperNet(schema, sp)
+        net = SuperNet(schema, sp).to(dev)
         sub = materialize(net, arch)
         with torch.no_grad():
             net.eval()
             sub.eval()
-            t_net = _median_time(functools.partial(net, batch, arch))
-            t_sub = _median_time(functools.partial(sub, batch))
+            t_net = _median_time(functools.partial(net, batch, arch), dev)
+            t_sub = _median_time(functools.partial(sub, batch), dev)
         name = Path(f).stem
         infer[name] = {"materialized_samples_per_s": inference_batch / t_sub,
                        "supernet_path_samples_per_s": inference_batch / t_net, "ratio": t_net / t_sub}
@@ -136,25 +151,35 @@ def bench_supernet(space: str = "full", steps: int = 20, batch_size: int = 512, 
                       "nasrec-lab": inference_batch / t_sub, "reference": inference_batch / t_net,
                       "ratio": t_net / t_sub})
         del net, sub
-    _ = build  # materialized and from-scratch models share one class
     result["inference"] = infer
-    peak, _ = child_peak_rss_mb(_MEMORY_CHILD.format(rows=table_rows, space=space, steps=5),
-                                env={"PYTHONPATH": str(here)})
-    result["peak_rss_mb_training"] = peak
-    table.append({"measure": f"peak RSS MiB, supernet training ({space})", "nasrec-lab": peak, "reference": None,
-                  "ratio": None})
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+        net = SuperNet(schema, space, sparse_grad=True).to(dev)
+        sampler = PathSampler(space, seed=0)
+        train_throughput(net, [sampler.sample(i) for i in range(6)], [random_batch(schema, batch_size, i)
+                                                                      for i in range(6)])
+        peak = torch.cuda.max_memory_allocated(dev) / 2**20
+        label = f"peak GPU memory MiB, supernet training ({space})"
+    else:
+        peak, _ = child_peak_rss_mb(_MEMORY_CHILD.format(rows=table_rows, space=space, steps=5),
+                                    env={"PYTHONPATH": str(here)})
+        label = f"peak RSS MiB, supernet training ({space})"
+    result["peak_memory_mb_training"] = peak
+    table.append({"measure": label, "nasrec-lab": peak, "reference": None, "ratio": None})
     result["table"] = table
     result["note"] = ("reference = masked supernet computed as the release does (benchmarks/masked_reference.py); "
                       "inference reference = the same architecture run as a supernet path")
     return result
 
 
-def _median_time(fn, repeats: int = 5) -> float:
+def _median_time(fn, dev: torch.device, repeats: int = 5) -> float:
     fn()
     times = []
     for _ in range(repeats):
+        _sync(dev)
         t0 = time.perf_counter()
         fn()
+        _sync(dev)
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
 

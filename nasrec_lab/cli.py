@@ -128,6 +128,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     sn.add_argument("--steps", type=int, default=20, help="timed training steps per model")
     sn.add_argument("--table-rows", type=int, default=100_000, help="rows of each of the 26 embedding tables")
     sn.add_argument("--inference-batch", type=int, default=4096)
+    sn.add_argument("--device", default="cpu", help="cpu (2 threads) or cuda")
     sn.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     sn.add_argument("--out", help="also write the JSON to this file")
     sn.set_defaults(func=_cmd_bench_supernet)
@@ -144,7 +145,7 @@ def _cmd_bench_supernet(args: argparse.Namespace) -> int:
     from benchmarks.supernet import bench_supernet
 
     return _emit_bench(bench_supernet(space=args.space, steps=args.steps, table_rows=args.table_rows,
-                                      inference_batch=args.inference_batch), args)
+                                      inference_batch=args.inference_batch, device=args.device), args)
 
 
 def _add_arch(sub: argparse._SubParsersAction) -> None:
