@@ -6,10 +6,10 @@ Embedding dimension 16 everywhere; other sizes follow each paper's defaults (see
 
 from ._models import (
     BASELINES,
-    DCNv2,
     DLRM,
     AutoInt,
     Baseline,
+    DCNv2,
     DeepFM,
     LogisticRegression,
     build_baseline,
