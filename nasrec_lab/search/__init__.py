@@ -1,0 +1,37 @@
+"""Search: searchers (evolution, random), scoring, objectives and Pareto fronts, the SQLite store,
+parallel backends (in-process, process pool, Ray) and rank-correlation studies."""
+
+from ._backends import InProcessBackend, ProcessPoolBackend, RayBackend, ScorerSpec, make_backend
+from ._objective import Objective, hypervolume_2d, pareto_front, pareto_ranks
+from ._runner import CandidateEvent, SearchResult, SearchRunner, hypervolume_reference
+from ._scoring import CandidateScorer, ScoringConfig, candidate_seed
+from ._searchers import SEARCHERS, RandomSearch, RegularizedEvolution, Request, Searcher, make_searcher
+from ._store import SCHEMA_VERSION, CandidateRecord, SearchStore
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "SEARCHERS",
+    "CandidateEvent",
+    "CandidateRecord",
+    "CandidateScorer",
+    "InProcessBackend",
+    "Objective",
+    "ProcessPoolBackend",
+    "RandomSearch",
+    "RayBackend",
+    "RegularizedEvolution",
+    "Request",
+    "ScorerSpec",
+    "ScoringConfig",
+    "SearchResult",
+    "SearchRunner",
+    "SearchStore",
+    "Searcher",
+    "candidate_seed",
+    "hypervolume_2d",
+    "hypervolume_reference",
+    "make_backend",
+    "make_searcher",
+    "pareto_front",
+    "pareto_ranks",
+]

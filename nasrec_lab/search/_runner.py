@@ -1,0 +1,200 @@
+"""Running a search: ask, score (on a backend), store each candidate at once, tell; resumable."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..data import CTRDataset
+from ..space import Architecture, full_path
+from ..supernet import cost
+from ._backends import ScorerSpec, make_backend
+from ._objective import Objective, hypervolume_2d, pareto_front
+from ._searchers import Request, Searcher
+from ._store import CandidateRecord, SearchStore
+
+
+@dataclass(frozen=True)
+class CandidateEvent:
+    """Sent to callbacks after each candidate is stored (for live plots)."""
+
+    seq: int
+    evaluated: int
+    record: CandidateRecord
+    fitness: float
+    best_seq: int
+    best_fitness: float
+    pareto_seqs: tuple[int, ...]
+    hypervolume: float
+
+
+@dataclass
+class SearchResult:
+    search_id: int
+    name: str
+    evaluated: int
+    best_hash: str | None
+    best_val_logloss: float | None
+    best_arch: Architecture | None
+    pareto_seqs: list[int] = field(default_factory=list)
+    hypervolume: float = 0.0
+    finished: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {"search": self.name, "evaluated": self.evaluated, "best_hash": self.best_hash,
+                "best_val_logloss": self.best_val_logloss, "pareto_size": len(self.pareto_seqs),
+                "hypervolume": self.hypervolume, "finished": self.finished}
+
+
+def hypervolume_reference(data: CTRDataset, space) -> tuple[float, float]:
+    """(log loss of predicting the validation base rate, FLOPs of the full path): every useful
+    subnet is below both."""
+    p = data.manifest["splits"]["val"]["positive_rate"]
+    loss = -(p * math.log(p) + (1 - p) * math.log(1 - p)) if 0 < p < 1 else 1.0
+    return loss, float(cost(full_path(space), data.schema, space).flops)
+
+
+class SearchRunner:
+    """Drives a searcher with a backend and a store; safe to kill at any point and resume."""
+
+    def __init__(self, *, store: SearchStore, name: str, searcher: Searcher, spec: ScorerSpec, budget: int,
+                 seed: int = 0, backend: str = "inprocess", workers: int = 2, address: str | None = None,
+                 callbacks: Sequence[Callable[[CandidateEvent], None]] = (), resume: bool = False,
+                 scorer=None) -> None:
+        self.store, self.name, self.searcher, self.spec = store, name, searcher, spec
+        self.budget, self.seed = int(budget), int(seed)
+        self.callbacks = list(callbacks)
+        self.objective: Objective = searcher.objective
+        self.data = CTRDataset(spec.data)
+        self.reference = hypervolume_reference(self.data, searcher.space)
+        config = {"searcher": searcher.name, "seed": self.seed, "objective": self.objective.to_json(),
+                  "scoring": spec.scoring.to_json(), "supernet": spec.supernet, "data": str(spec.data),
+                  "searcher_config": {k: v for k, v in searcher.state_dict().get("config", {}).items()}}
+        self.search_id = store.create_search(name, searcher.space.to_json(), config, load_if_exists=resume)
+        self.backend_name, self.workers, self.address, self.scorer = backend, workers, address, scorer
+
+    def _record(self, seq: int, req: Request, score: dict[str, Any]) -> CandidateRecord:
+        return CandidateRecord(seq=seq, arch_hash=req.arch.hash(), arch_json=_dumps(req.arch.to_json()),
+                               space=self.searcher.space.name, generation=req.generation, parent_hash=req.parent_hash,
+                               val_logloss=score["val_logloss"], val_auc=score["val_auc"], flops=score["flops"],
+                               params=score["params"], latency_ms=score.get("latency_ms"), wall_s=score["wall_s"],
+                               feasible=self.objective.feasible(score), supernet=self.spec.supernet, seed=self.seed,
+                               extra={})
+
+    def run(self) -> SearchResult:
+        store, searcher = self.store, self.searcher
+        state = store.load_state(self.search_id)
+        pending: list[Request] = []
+        seq0 = next_seq = 0
+        if state is not None:
+            searcher.load_state_dict(state["searcher"])
+            pending = [Request.from_json(r) for r in state["pending"]]
+            seq0, next_seq = state["pending_seq"], state["next_seq"]
+        stored = store.candidates(self.search_id)
+        self._replay(stored)
+        backend = None
+        try:
+            while True:
+                if not pending:
+                    if searcher.done or len(stored) >= self.budget:
+                        break
+                    pending = searcher.ask()
+                    if not pending:
+                        break
+                    seq0, next_seq = next_seq, next_seq + len(pending)
+                    self._save(pending, seq0, next_seq)
+                missing = [(seq0 + i, r) for i, r in enumerate(pending) if seq0 + i not in stored]
+                room = self.budget - len(stored)
+                todo = missing[: max(0, room)]
+                if todo:
+                    if backend is None:
+                        backend = make_backend(self.backend_name, self.spec, workers=self.workers,
+                                               address=self.address, scorer=self.scorer)
+                    jobs = [(seq, r.arch.to_json(), self.seed) for seq, r in todo]
+                    by_seq = dict(todo)
+                    for seq, score in backend.run(jobs):
+                        rec = self._record(seq, by_seq[seq], score)
+                        store.add_candidate(self.search_id, rec)
+                        stored[seq] = rec
+                        self._notify(rec, stored)
+                if any(seq0 + i not in stored for i in range(len(pending))):
+                    break  # budget reached inside a batch: the pending batch stays saved for a resume
+                scores = [_score_of(stored[seq0 + i]) for i in range(len(pending))]
+                searcher.tell(pending, scores)
+                pending = []
+                self._save(pending, seq0, next_seq)
+        finally:
+            if backend is not None:
+                backend.close()
+        return self.result(stored)
+
+    def _save(self, pending: list[Request], seq0: int, next_seq: int) -> None:
+        self.store.save_state(self.search_id, {"searcher": self.searcher.state_dict(),
+                                               "pending": [r.to_json() for r in pending],
+                                               "pending_seq": seq0, "next_seq": next_seq})
+
+    # -- best, front, events --------------------------------------------------------------------
+    def _fit(self, rec: CandidateRecord) -> float:
+        return self.objective.value(_score_of(rec))
+
+    def _replay(self, stored: dict[int, CandidateRecord]) -> None:
+        self._points: list[tuple[float, float]] = []
+        self._seqs: list[int] = []
+        self._best = (math.inf, -1)
+        for seq in sorted(stored):
+            self._track(stored[seq])
+
+    def _track(self, rec: CandidateRecord) -> float:
+        f = self._fit(rec)
+        if f < self._best[0]:
+            self._best = (f, rec.seq)
+        if math.isfinite(f):
+            self._points.append((f, float(rec.flops)))
+            self._seqs.append(rec.seq)
+        return f
+
+    def _notify(self, rec: CandidateRecord, stored: dict[int, CandidateRecord]) -> None:
+        f = self._track(rec)
+        if not self.callbacks:
+            return
+        front = tuple(self._seqs[i] for i in pareto_front(self._points))
+        hv = self._hypervolume()
+        event = CandidateEvent(rec.seq, len(stored), rec, f, self._best[1], self._best[0], front, hv)
+        for cb in self.callbacks:
+            cb(event)
+
+    def _hypervolume(self) -> float:
+        """Dominated fraction of the reference box (0..1) in (validation log loss, FLOPs)."""
+        if not self._points or self.objective.metric != "logloss":
+            return 0.0
+        return hypervolume_2d(self._points, self.reference) / (self.reference[0] * self.reference[1])
+
+    def result(self, stored: dict[int, CandidateRecord]) -> SearchResult:
+        best = stored.get(self._best[1])
+        front = [self._seqs[i] for i in pareto_front(self._points)]
+        hv = self._hypervolume()
+        return SearchResult(self.search_id, self.name, len(stored), best.arch_hash if best else None,
+                            best.val_logloss if best else None,
+                            Architecture.from_json(_loads(best.arch_json)) if best else None, front, hv,
+                            finished=self.searcher.done or len(stored) >= self.budget)
+
+
+def _score_of(rec: CandidateRecord) -> dict[str, Any]:
+    return {"val_logloss": rec.val_logloss, "val_auc": rec.val_auc, "flops": rec.flops, "params": rec.params,
+            "latency_ms": rec.latency_ms}
+
+
+def _dumps(obj) -> str:
+    import json
+
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def _loads(s: str):
+    import json
+
+    return json.loads(s)
+
+

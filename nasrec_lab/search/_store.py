@@ -1,0 +1,248 @@
+"""The search store: every scored candidate in SQLite (WAL), as soon as it is scored.
+
+One file can hold several searches. The schema carries a version (``PRAGMA user_version``);
+opening an older file migrates it in place, in one transaction. Only parameterised SQL.
+
+>>> store = SearchStore("runs/search.sqlite")                 # doctest: +SKIP
+>>> store.candidates_frame()                                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 2
+
+_SCHEMA_V1 = """
+CREATE TABLE searches (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    space_json TEXT NOT NULL,
+    config_json TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE candidates (
+    id INTEGER PRIMARY KEY,
+    search_id INTEGER NOT NULL REFERENCES searches(id),
+    seq INTEGER NOT NULL,
+    arch_hash TEXT NOT NULL,
+    arch_json TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    val_logloss REAL,
+    val_auc REAL,
+    flops INTEGER,
+    params INTEGER,
+    wall_s REAL,
+    supernet TEXT,
+    seed INTEGER,
+    created REAL NOT NULL,
+    UNIQUE (search_id, seq)
+);
+CREATE INDEX candidates_hash ON candidates(arch_hash);
+CREATE TABLE searcher_state (
+    search_id INTEGER PRIMARY KEY REFERENCES searches(id),
+    state_json TEXT NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE ground_truth (
+    arch_hash TEXT NOT NULL,
+    setting TEXT NOT NULL,
+    val_logloss REAL,
+    val_auc REAL,
+    test_logloss REAL,
+    test_auc REAL,
+    wall_s REAL,
+    created REAL NOT NULL,
+    PRIMARY KEY (arch_hash, setting)
+);
+"""
+
+# v2: parent hash, space name, latency, feasibility and free-form extras per candidate.
+_MIGRATIONS = {
+    2: """
+ALTER TABLE candidates ADD COLUMN parent_hash TEXT;
+ALTER TABLE candidates ADD COLUMN space TEXT;
+ALTER TABLE candidates ADD COLUMN latency_ms REAL;
+ALTER TABLE candidates ADD COLUMN feasible INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE candidates ADD COLUMN extra_json TEXT NOT NULL DEFAULT '{}';
+""",
+}
+
+CANDIDATE_COLUMNS = ("seq", "arch_hash", "arch_json", "space", "generation", "parent_hash", "val_logloss", "val_auc",
+                     "flops", "params", "latency_ms", "wall_s", "feasible", "supernet", "seed", "extra_json")
+
+
+@dataclass(frozen=True)
+class CandidateRecord:
+    """One scored candidate, as stored."""
+
+    seq: int
+    arch_hash: str
+    arch_json: str
+    space: str
+    generation: int
+    parent_hash: str | None
+    val_logloss: float
+    val_auc: float
+    flops: int
+    params: int
+    latency_ms: float | None
+    wall_s: float
+    feasible: bool
+    supernet: str | None
+    seed: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_row(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["extra_json"] = json.dumps(d.pop("extra"), sort_keys=True)
+        d["feasible"] = int(self.feasible)
+        return d
+
+
+class SearchStore:
+    """A SQLite file of searches, their candidates, searcher states and ground-truth scores."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise ValueError(f"{self.path}: not a usable search store ({exc})") from exc
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> SearchStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    @property
+    def version(self) -> int:
+        return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        v = self.version
+        if v > SCHEMA_VERSION:
+            raise ValueError(f"{self.path}: store schema version {v} is newer than this nasrec-lab ({SCHEMA_VERSION})")
+        if v == SCHEMA_VERSION:
+            return
+        with self._tx() as c:
+            if v == 0:
+                tables = c.execute("SELECT count(*) FROM sqlite_master WHERE type='table'").fetchone()[0]
+                if tables:
+                    raise ValueError(f"{self.path}: an SQLite file that is not a nasrec-lab search store")
+                for stmt in _SCHEMA_V1.split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+                v = 1
+            for target in range(v + 1, SCHEMA_VERSION + 1):
+                for stmt in _MIGRATIONS[target].split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+            c.execute(f"PRAGMA user_version = {SCHEMA_VERSION:d}")
+
+    # -- searches ----------------------------------------------------------------------------
+    def create_search(self, name: str, space_json: dict, config: dict, *, load_if_exists: bool = False) -> int:
+        row = self._conn.execute("SELECT id, config_json FROM searches WHERE name = ?", (name,)).fetchone()
+        if row is not None:
+            if not load_if_exists:
+                raise ValueError(f"{self.path}: a search named {name!r} exists (resume it, or pick another name)")
+            stored = json.loads(row[1])
+            if stored != json.loads(json.dumps(config)):
+                diff = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
+                raise ValueError(f"{self.path}: search {name!r} was started with other settings: {diff}")
+            return int(row[0])
+        with self._tx() as c:
+            cur = c.execute("INSERT INTO searches(name, space_json, config_json, created) VALUES (?, ?, ?, ?)",
+                            (name, json.dumps(space_json, sort_keys=True), json.dumps(config, sort_keys=True),
+                             time.time()))
+            return int(cur.lastrowid)
+
+    def searches(self) -> list[dict[str, Any]]:
+        rows = self._conn.execute("SELECT id, name, space_json, config_json, created FROM searches ORDER BY id")
+        return [{"id": r[0], "name": r[1], "space": json.loads(r[2]), "config": json.loads(r[3]), "created": r[4]}
+                for r in rows]
+
+    # -- candidates ----------------------------------------------------------------------------
+    def add_candidate(self, search_id: int, record: CandidateRecord) -> None:
+        row = record.to_row()
+        cols = ", ".join(CANDIDATE_COLUMNS)
+        marks = ", ".join("?" for _ in CANDIDATE_COLUMNS)
+        with self._tx() as c:
+            c.execute(f"INSERT INTO candidates(search_id, created, {cols}) VALUES (?, ?, {marks})",
+                      (search_id, time.time(), *(row[k] for k in CANDIDATE_COLUMNS)))
+
+    def candidates(self, search_id: int) -> dict[int, CandidateRecord]:
+        cols = ", ".join(CANDIDATE_COLUMNS)
+        rows = self._conn.execute(f"SELECT {cols} FROM candidates WHERE search_id = ? ORDER BY seq", (search_id,))
+        out = {}
+        for r in rows:
+            d = dict(zip(CANDIDATE_COLUMNS, r))
+            d["extra"] = json.loads(d.pop("extra_json"))
+            d["feasible"] = bool(d["feasible"])
+            out[d["seq"]] = CandidateRecord(**d)
+        return out
+
+    def candidates_frame(self, search: str | int | None = None):
+        """All candidates (of one search, or of every search) as a pandas DataFrame."""
+        import pandas as pd
+
+        sql = ("SELECT s.name AS search, c.* FROM candidates c JOIN searches s ON s.id = c.search_id")
+        params: tuple = ()
+        if search is not None:
+            sql += " WHERE " + ("s.id = ?" if isinstance(search, int) else "s.name = ?")
+            params = (search,)
+        return pd.read_sql_query(sql + " ORDER BY c.search_id, c.seq", self._conn, params=params)
+
+    # -- searcher state ------------------------------------------------------------------------
+    def save_state(self, search_id: int, state: dict[str, Any]) -> None:
+        with self._tx() as c:
+            c.execute("INSERT INTO searcher_state(search_id, state_json, updated) VALUES (?, ?, ?) "
+                      "ON CONFLICT(search_id) DO UPDATE SET state_json = excluded.state_json, updated = excluded.updated",
+                      (search_id, json.dumps(state), time.time()))
+
+    def load_state(self, search_id: int) -> dict[str, Any] | None:
+        row = self._conn.execute("SELECT state_json FROM searcher_state WHERE search_id = ?", (search_id,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    # -- ground truth (standalone training), cached across studies ----------------------------
+    def ground_truth(self, arch_hash: str, setting: str) -> dict[str, float] | None:
+        row = self._conn.execute(
+            "SELECT val_logloss, val_auc, test_logloss, test_auc, wall_s FROM ground_truth "
+            "WHERE arch_hash = ? AND setting = ?", (arch_hash, setting)).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("val_logloss", "val_auc", "test_logloss", "test_auc", "wall_s"), row))
+
+    def put_ground_truth(self, arch_hash: str, setting: str, scores: dict[str, float]) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO ground_truth(arch_hash, setting, val_logloss, val_auc, test_logloss, "
+                      "test_auc, wall_s, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                      (arch_hash, setting, scores.get("val_logloss"), scores.get("val_auc"),
+                       scores.get("test_logloss"), scores.get("test_auc"), scores.get("wall_s"), time.time()))
