@@ -117,7 +117,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmarks (each prints a table, and one JSON object with --json)")
-    bsub = p.add_subparsers(dest="bench", required=True, metavar="{data,supernet}")
+    bsub = p.add_subparsers(dest="bench", required=True, metavar="{data,supernet,search}")
     d = bsub.add_parser("data", help="preprocessing throughput, memory growth, loader throughput")
     d.add_argument("--rows", type=int, default=1_000_000)
     d.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -132,6 +132,15 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     sn.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     sn.add_argument("--out", help="also write the JSON to this file")
     sn.set_defaults(func=_cmd_bench_supernet)
+    se = bsub.add_parser("search", help="candidates scored per minute against the masked reference")
+    se.add_argument("--finetune-steps", type=int, default=500)
+    se.add_argument("--eval-batches", type=int, default=20)
+    se.add_argument("--candidates", type=int, default=3, help="candidates timed for nasrec-lab")
+    se.add_argument("--reference-candidates", type=int, default=1)
+    se.add_argument("--space", choices=["full", "small"], default="full")
+    se.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    se.add_argument("--out", help="also write the JSON to this file")
+    se.set_defaults(func=_cmd_bench_search)
 
 
 def _cmd_bench_data(args: argparse.Namespace) -> int:
@@ -146,6 +155,14 @@ def _cmd_bench_supernet(args: argparse.Namespace) -> int:
 
     return _emit_bench(bench_supernet(space=args.space, steps=args.steps, table_rows=args.table_rows,
                                       inference_batch=args.inference_batch, device=args.device), args)
+
+
+def _cmd_bench_search(args: argparse.Namespace) -> int:
+    from benchmarks.search import bench_search
+
+    return _emit_bench(bench_search(finetune_steps=args.finetune_steps, eval_batches=args.eval_batches,
+                                    candidates=args.candidates, reference_candidates=args.reference_candidates,
+                                    space=args.space), args)
 
 
 def _add_arch(sub: argparse._SubParsersAction) -> None:

@@ -126,3 +126,33 @@ def test_torch_is_pinned_to_the_cpu_wheel_in_setup():
     script = (ROOT / "scripts" / "quickstart.sh").read_text()
     assert "torch==2.13.0" in script
     assert script.index("torch_spec") < script.index('-e ".[lab,test]"')
+
+
+def test_bench_supernet_and_search_json_contracts():
+    proc = run_cli("bench", "supernet", "--steps", "2", "--table-rows", "500", "--inference-batch", "64",
+                   "--space", "small", "--json")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in ("samples_per_s", "reference_samples_per_s", "speedup"):
+        assert result[key] > 0
+    proc = run_cli("bench", "search", "--finetune-steps", "2", "--eval-batches", "1", "--candidates", "1",
+                   "--space", "small", "--json")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in ("candidates_per_min", "reference_candidates_per_min", "speedup"):
+        assert result[key] > 0
+
+
+def test_arch_cost_json_contract():
+    from nasrec_lab.data import PRESET_SCHEMAS
+    from nasrec_lab.space import load_architecture
+    from nasrec_lab.supernet import cost
+    from tests.conftest import REFERENCE_CONFIGS
+
+    path = REFERENCE_CONFIGS / "criteo_full.json"
+    if not path.exists():
+        pytest.skip("reference configs not present")
+    out = json.loads(run_cli("arch", "cost", str(path), "--dataset", "criteo", "--json").stdout)
+    arch, space = load_architecture(path)
+    c = cost(arch, PRESET_SCHEMAS["criteo"], space)
+    assert (out["flops"], out["params"], out["params_dense"]) == (c.flops, c.params, c.params_dense)
+    bad = run_cli("arch", "cost", str(ROOT / "README.md"), check=False)
+    assert bad.returncode == 2 and "not valid JSON" in bad.stderr

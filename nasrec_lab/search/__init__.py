@@ -3,6 +3,7 @@ parallel backends (in-process, process pool, Ray) and rank-correlation studies."
 
 from ._backends import InProcessBackend, ProcessPoolBackend, RayBackend, ScorerSpec, make_backend
 from ._objective import Objective, hypervolume_2d, pareto_front, pareto_ranks
+from ._rank import RankCorrelation, RankPoint, RankStudy, RankTracker, rank_correlation
 from ._runner import CandidateEvent, SearchResult, SearchRunner, hypervolume_reference
 from ._scoring import CandidateScorer, ScoringConfig, candidate_seed
 from ._searchers import SEARCHERS, RandomSearch, RegularizedEvolution, Request, Searcher, make_searcher
@@ -18,6 +19,10 @@ __all__ = [
     "Objective",
     "ProcessPoolBackend",
     "RandomSearch",
+    "RankCorrelation",
+    "RankPoint",
+    "RankStudy",
+    "RankTracker",
     "RayBackend",
     "RegularizedEvolution",
     "Request",
@@ -34,4 +39,5 @@ __all__ = [
     "make_searcher",
     "pareto_front",
     "pareto_ranks",
+    "rank_correlation",
 ]

@@ -1,0 +1,150 @@
+"""Rank correlation between supernet scores and standalone-trained scores (the paper's diagnosis)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.stats import kendalltau, spearmanr
+
+from ..data import CTRDataset
+from ..space import Architecture, get_space, sample_architecture
+from ..supernet import SuperNet
+from ..training import Callback
+from ._scoring import CandidateScorer, ScoringConfig
+from ._store import SearchStore
+
+
+@dataclass(frozen=True)
+class RankCorrelation:
+    kendall_tau: float
+    spearman_rho: float
+    top_k_overlap: float  # |top-k by supernet ∩ top-k by ground truth| / k
+    k: int
+    n: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def rank_correlation(truth: Sequence[float], predicted: Sequence[float], *, k: int | None = None) -> RankCorrelation:
+    """Kendall tau and Spearman rho (scipy) and the top-k overlap; lower scores are better in both."""
+    t, p = np.asarray(truth, float), np.asarray(predicted, float)
+    if len(t) != len(p) or len(t) < 3:
+        raise ValueError(f"need two equally long score lists of at least 3, got {len(t)} and {len(p)}")
+    k = k or max(1, len(t) // 5)
+    overlap = len(set(np.argsort(t)[:k]) & set(np.argsort(p)[:k])) / k
+    return RankCorrelation(float(kendalltau(t, p).statistic), float(spearmanr(t, p).statistic), overlap, k, len(t))
+
+
+@dataclass
+class RankStudy:
+    """K reference architectures, their ground truth (standalone training, cached in the store)
+    and their supernet scores at any point of supernet training, with or without fine-tuning.
+
+    >>> study = RankStudy(ds, "full", references=30, seed=0, store=SearchStore("gt.sqlite"))   # doctest: +SKIP
+    >>> study.correlation(study.supernet_scores(net, finetune=True))                           # doctest: +SKIP
+    """
+
+    data: CTRDataset
+    space: Any
+    references: Sequence[Architecture] | int = 30
+    seed: int = 0
+    store: SearchStore | None = None
+    ground_truth_config: ScoringConfig = field(default_factory=lambda: ScoringConfig(mode="scratch"))
+    archs: list[Architecture] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.space = get_space(self.space)
+        if isinstance(self.references, int):
+            rng = np.random.default_rng(self.seed)
+            archs, seen = [], set()
+            while len(archs) < self.references:
+                a = sample_architecture(self.space, rng, "default")
+                if a.hash() not in seen:
+                    seen.add(a.hash())
+                    archs.append(a)
+            self.archs = archs
+        else:
+            self.archs = list(self.references)
+        self._truth: dict[str, float] | None = None
+
+    def setting_key(self) -> str:
+        """Identifies the ground-truth setting (data set, training recipe, seed) in the store's cache."""
+        blob = json.dumps({"data": str(self.data.path), "created": self.data.manifest.get("created"),
+                           "config": self.ground_truth_config.to_json(), "seed": self.seed}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def ground_truth(self, progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
+        """Validation log loss of each reference trained from scratch (cached)."""
+        if self._truth is not None:
+            return self._truth
+        key = self.setting_key()
+        scorer = CandidateScorer(self.data, None, self.ground_truth_config, space=self.space)
+        truth = {}
+        for i, a in enumerate(self.archs):
+            cached = self.store.ground_truth(a.hash(), key) if self.store is not None else None
+            if cached is None:
+                s = scorer.score(a, seed=self.seed)
+                cached = {"val_logloss": s["val_logloss"], "val_auc": s["val_auc"], "wall_s": s["wall_s"]}
+                if self.store is not None:
+                    self.store.put_ground_truth(a.hash(), key, cached)
+            truth[a.hash()] = cached["val_logloss"]
+            if progress:
+                progress(i + 1, len(self.archs))
+        self._truth = truth
+        return truth
+
+    def supernet_scores(self, supernet: SuperNet, *, finetune: bool = False, finetune_steps: int = 500,
+                        eval_batches: int | None = None, eval_batch_size: int = 8192, batch_size: int = 512,
+                        threads: int = 1) -> dict[str, float]:
+        cfg = ScoringConfig(mode="finetune" if finetune else "inherit", finetune_steps=finetune_steps,
+                            finetune_batch=batch_size, eval_batches=eval_batches, eval_batch_size=eval_batch_size,
+                            threads=threads)
+        scorer = CandidateScorer(self.data, supernet, cfg)
+        was_training = supernet.training
+        try:
+            return {a.hash(): scorer.score(a, seed=self.seed)["val_logloss"] for a in self.archs}
+        finally:
+            supernet.train(was_training)
+
+    def correlation(self, scores: dict[str, float]) -> RankCorrelation:
+        truth = self.ground_truth()
+        keys = [a.hash() for a in self.archs]
+        return rank_correlation([truth[k] for k in keys], [scores[k] for k in keys])
+
+
+@dataclass(frozen=True)
+class RankPoint:
+    step: int
+    kendall_tau: float
+    spearman_rho: float
+    top_k_overlap: float
+    finetune: bool
+
+
+class RankTracker(Callback):
+    """Trainer callback: every ``every`` supernet steps, the correlation of supernet scores with the
+    ground truth; ``points`` grows over training (for a live tau-against-steps plot)."""
+
+    def __init__(self, study: RankStudy, supernet: SuperNet, *, every: int, finetune: bool = False,
+                 on_point: Callable[[RankPoint], None] | None = None, **score_kwargs: Any) -> None:
+        self.study, self.supernet, self.every, self.finetune = study, supernet, every, finetune
+        self.on_point, self.score_kwargs = on_point, score_kwargs
+        self.points: list[RankPoint] = []
+
+    def on_step(self, event) -> None:
+        if event.step % self.every and event.step != event.total_steps:
+            return
+        if self.points and self.points[-1].step == event.step:
+            return
+        rc = self.study.correlation(self.study.supernet_scores(self.supernet, finetune=self.finetune,
+                                                              **self.score_kwargs))
+        point = RankPoint(event.step, rc.kendall_tau, rc.spearman_rho, rc.top_k_overlap, self.finetune)
+        self.points.append(point)
+        if self.on_point:
+            self.on_point(point)

@@ -1,0 +1,120 @@
+import itertools
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+
+from nasrec_lab.search import (
+    SCHEMA_VERSION,
+    CandidateRecord,
+    Objective,
+    SearchStore,
+    hypervolume_2d,
+    pareto_front,
+    pareto_ranks,
+)
+from nasrec_lab.search._store import _SCHEMA_V1
+
+
+def test_pareto_front_matches_brute_force():
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        pts = [tuple(p) for p in rng.random((25, 2)).round(2)]
+        front = set(pareto_front(pts))
+        for i, p in enumerate(pts):
+            dominated = any(q[0] <= p[0] and q[1] <= p[1] and q != p for q in pts)
+            duplicate_earlier = any(q == p for q in pts[:i]) or any(pts[j] == p and j in front for j in range(len(pts)) if j != i)
+            if dominated:
+                assert i not in front
+            elif not duplicate_earlier:
+                assert i in front
+        ranks = pareto_ranks(pts)
+        assert all((ranks[i] == 0) == (i in front) for i in range(len(pts)))
+
+
+def test_hypervolume_matches_a_grid_count():
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        pts = [tuple(p) for p in rng.integers(0, 20, (8, 2)) / 20]
+        ref = (1.0, 1.0)
+        grid = (np.arange(200) + 0.5) / 200
+        dominated = sum(any(p[0] <= x and p[1] <= y for p in pts) for x, y in itertools.product(grid, grid)) / 200**2
+        assert hypervolume_2d(pts, ref) == pytest.approx(dominated, abs=0.01)
+    assert hypervolume_2d([(0.5, 0.5)], (1.0, 1.0)) == pytest.approx(0.25)
+
+
+def test_objective_budgets_make_candidates_infeasible():
+    o = Objective("logloss", max_flops=100, max_params=50)
+    assert o.value({"val_logloss": 0.4, "flops": 90, "params": 10}) == 0.4
+    assert o.value({"val_logloss": 0.4, "flops": 190, "params": 10}) == float("inf")
+    assert not o.feasible({"flops": 1, "params": 51})
+    assert Objective("auc").value({"val_auc": 0.8}) == -0.8
+    with pytest.raises(ValueError, match="objective metric"):
+        Objective("accuracy")
+
+
+def _record(seq, **kw):
+    base = dict(seq=seq, arch_hash=f"h{seq}", arch_json="{}", space="small", generation=0, parent_hash=None,
+                val_logloss=0.5 - seq / 100, val_auc=0.7, flops=1000 + seq, params=10, latency_ms=None, wall_s=1.0,
+                feasible=True, supernet="ck.pt", seed=0, extra={"k": seq})
+    base.update(kw)
+    return CandidateRecord(**base)
+
+
+def test_store_keeps_several_searches_in_wal_mode(tmp_path):
+    path = tmp_path / "s.sqlite"
+    with SearchStore(path) as store:
+        a = store.create_search("a", {"name": "small"}, {"seed": 0})
+        b = store.create_search("b", {"name": "small"}, {"seed": 1})
+        for i in range(3):
+            store.add_candidate(a, _record(i))
+        store.add_candidate(b, _record(0, arch_hash="other"))
+        store.save_state(a, {"x": 1})
+        with pytest.raises(sqlite3.IntegrityError):
+            store.add_candidate(a, _record(1))  # a sequence number is stored once
+        assert store.create_search("a", {"name": "small"}, {"seed": 0}, load_if_exists=True) == a
+        with pytest.raises(ValueError, match="other settings: \\['seed'\\]"):
+            store.create_search("a", {"name": "small"}, {"seed": 5}, load_if_exists=True)
+        with pytest.raises(ValueError, match="exists"):
+            store.create_search("a", {"name": "small"}, {"seed": 0})
+    with SearchStore(path) as store:
+        assert store._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        df = store.candidates_frame()
+        assert list(df["search"]) == ["a", "a", "a", "b"] and len(store.candidates_frame("b")) == 1
+        assert store.candidates(a)[2].extra == {"k": 2} and store.load_state(a) == {"x": 1}
+
+
+def test_an_older_store_is_migrated(tmp_path):
+    path = tmp_path / "v1.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(_SCHEMA_V1)
+    conn.execute("INSERT INTO searches VALUES (1, 'old', '{}', '{}', 0)")
+    conn.execute("INSERT INTO candidates(search_id, seq, arch_hash, arch_json, generation, val_logloss, val_auc, flops, "
+                 "params, wall_s, supernet, seed, created) VALUES (1, 0, 'abc', '{}', -1, 0.45, 0.8, 10, 20, 1.0, "
+                 "'x', 0, 0)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with SearchStore(path) as store:
+        assert store.version == SCHEMA_VERSION
+        rec = store.candidates(1)[0]
+        assert rec.val_logloss == 0.45 and rec.feasible and rec.parent_hash is None and rec.extra == {}
+        store.add_candidate(1, _record(1))
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ValueError, match="newer than this nasrec-lab"):
+        SearchStore(path)
+    other = tmp_path / "other.sqlite"
+    c = sqlite3.connect(other)
+    c.execute("CREATE TABLE t(x)")
+    c.commit()
+    c.close()
+    with pytest.raises(ValueError, match="not a nasrec-lab search store"):
+        SearchStore(other)
+    (tmp_path / "junk.sqlite").write_bytes(b"garbage" * 100)
+    with pytest.raises(ValueError, match="not a usable search store"):
+        SearchStore(tmp_path / "junk.sqlite")
+    assert json.loads(json.dumps(SCHEMA_VERSION)) == 2

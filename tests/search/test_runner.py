@@ -1,0 +1,119 @@
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nasrec_lab.search import (
+    ScorerSpec,
+    ScoringConfig,
+    SearchRunner,
+    SearchStore,
+    make_searcher,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+QUICK = ScoringConfig(finetune_steps=3, finetune_batch=128, eval_batches=1, eval_batch_size=1024)
+
+
+def _search_cli(ds, ckpt, store, *extra):
+    args = [sys.executable, "-m", "nasrec_lab.cli", "search", "--data", str(ds.path), "--supernet", str(ckpt),
+            "--store", str(store), "--searcher", "evolution", "--budget", "18", "--seed", "4",
+            "--finetune-steps", "3", "--finetune-batch", "128", "--eval-batches", "1", "--eval-batch-size", "1024",
+            "--population", "6", "--sample-size", "3", "--children", "3", "--generations", "4", *extra]
+    return subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def _rows(store):
+    with SearchStore(store) as s:
+        df = s.candidates_frame()
+    return df
+
+
+def test_killed_search_resumes_to_the_same_history(search_setup, tmp_path):
+    ds, ckpt = search_setup
+    ref = _search_cli(ds, ckpt, tmp_path / "ref.sqlite", "--json")
+    out, err = ref.communicate(timeout=600)
+    assert ref.returncode == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["evaluated"] == 18 and set(result) >= {"best_hash", "best_val_logloss", "evaluated"}
+
+    store = tmp_path / "run.sqlite"
+    victim = _search_cli(ds, ckpt, store)
+    deadline = time.time() + 300
+    n = 0
+    while time.time() < deadline:
+        if store.exists():
+            try:
+                n = sqlite3.connect(store).execute("SELECT count(*) FROM candidates").fetchone()[0]
+            except sqlite3.OperationalError:
+                n = 0
+            if n >= 8:
+                break
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    before = _rows(store)
+    assert 8 <= len(before) < 18
+    resumed = _search_cli(ds, ckpt, store, "--resume", "--json")
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    scored_now = [line for line in out.splitlines() if line.startswith("[")]
+    assert len(scored_now) == 18 - len(before)  # nothing stored was scored again
+    after = _rows(store)
+    reference = _rows(tmp_path / "ref.sqlite")
+    cols = ["seq", "arch_hash", "generation", "parent_hash", "val_logloss", "flops"]
+    assert after[cols].equals(reference[cols])
+    assert after.set_index("seq").loc[before["seq"], "created"].tolist() == before["created"].tolist()
+    assert json.loads(out.strip().splitlines()[-1])["best_hash"] == result["best_hash"]
+    again = _search_cli(ds, ckpt, store)
+    assert again.wait(timeout=120) == 2 and "exists" in again.stderr.read()
+
+
+@pytest.mark.parametrize("backend", ["process", "ray"])
+def test_backends_give_the_same_history(search_setup, tmp_path, backend):
+    if backend == "ray":
+        pytest.importorskip("ray")
+    ds, ckpt = search_setup
+    spec = ScorerSpec(str(ds.path), str(ckpt), QUICK)
+
+    def run(name, backend_name):
+        searcher = make_searcher("evolution", "small", seed=3, population=4, sample_size=2, children=2, generations=2)
+        with SearchStore(tmp_path / f"{name}.sqlite") as store:
+            SearchRunner(store=store, name=name, searcher=searcher, spec=spec, budget=8, seed=3,
+                         backend=backend_name, workers=2).run()
+            return store.candidates_frame()
+
+    local = run("local", "inprocess")
+    other = run(backend, backend)
+    cols = ["seq", "arch_hash", "val_logloss", "val_auc", "flops"]
+    assert local[cols].equals(other[cols])
+    assert len(local) == 8
+
+
+def test_budgets_and_multi_objective_front(search_setup, tmp_path):
+    ds, ckpt = search_setup
+    from nasrec_lab.search import Objective
+
+    events = []
+    searcher = make_searcher("random", "small", Objective(multi_objective=True, max_flops=2_000_000), seed=0,
+                             budget=10, batch=5)
+    with SearchStore(tmp_path / "mo.sqlite") as store:
+        res = SearchRunner(store=store, name="mo", searcher=searcher, spec=ScorerSpec(str(ds.path), str(ckpt), QUICK),
+                           budget=10, callbacks=[events.append]).run()
+        df = store.candidates_frame()
+    assert len(events) == 10 and [e.evaluated for e in events] == list(range(1, 11))
+    assert all(0 <= e.hypervolume <= 1 for e in events)
+    assert all(b.hypervolume >= a.hypervolume for a, b in zip(events, events[1:]))  # never shrinks
+    feasible = df[df.feasible == 1]
+    assert (feasible.flops <= 2_000_000).all() and ((df.feasible == 0) == (df.flops > 2_000_000)).all()
+    front = df.set_index("seq").loc[list(res.pareto_seqs)]
+    for _, row in feasible.iterrows():  # nothing feasible dominates a front member
+        for _, f in front.iterrows():
+            assert not (row.val_logloss < f.val_logloss and row.flops < f.flops)
