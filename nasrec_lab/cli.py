@@ -105,13 +105,18 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/demo", help="working directory")
     p.add_argument("--rows", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--space", choices=["full", "small"], default="full")
+    p.add_argument("--supernet-steps", type=int, default=300)
+    p.add_argument("--budget", type=int, default=16, help="candidates the search scores")
+    p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_demo)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(Path(args.out), rows=args.rows, seed=args.seed)
+    run_demo(Path(args.out), rows=args.rows, seed=args.seed, space=args.space, supernet_steps=args.supernet_steps,
+             budget=args.budget, progress=not args.no_progress)
     return 0
 
 

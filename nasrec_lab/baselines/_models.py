@@ -55,7 +55,8 @@ class Baseline(nn.Module):
         self.embedding_dim = embedding_dim
         sizes = torch.tensor((0,) + schema.table_sizes[:-1])
         self.register_buffer("offsets", torch.cumsum(sizes, 0), persistent=False)
-        self.embedding = nn.Embedding(sum(schema.table_sizes), embedding_dim)
+        # sparse gradients: Adagrad updates only the rows a batch touched
+        self.embedding = nn.Embedding(sum(schema.table_sizes), embedding_dim, sparse=True)
         nn.init.xavier_normal_(self.embedding.weight)
 
     def embed(self, sparse: Tensor) -> Tensor:
@@ -118,7 +119,7 @@ class DeepFM(Baseline):
 
     def __init__(self, schema: FeatureSchema, hidden: Sequence[int] = (400, 400, 400), dropout: float = 0.5) -> None:
         super().__init__(schema)
-        self.first_order = nn.Embedding(sum(schema.table_sizes), 1)
+        self.first_order = nn.Embedding(sum(schema.table_sizes), 1, sparse=True)
         nn.init.zeros_(self.first_order.weight)
         self.dense_linear = nn.Linear(schema.n_dense, 1)
         self.dnn = _mlp([schema.n_dense + schema.n_sparse * self.embedding_dim, *hidden, 1], last_act=False,

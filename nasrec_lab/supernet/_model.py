@@ -33,9 +33,13 @@ def _param_key(name: str) -> str:
 
 
 class Stem(nn.Module):
-    """One embedding table for all sparse features (rows offset per feature); dense passes through."""
+    """One embedding table for all sparse features (rows offset per feature); dense passes through.
 
-    def __init__(self, schema: FeatureSchema, *, sparse_grad: bool = False) -> None:
+    Sparse gradients by default: a step touches B x n_sparse rows, and Adagrad then updates only
+    those rows (the same result as a dense update, at a fraction of the cost).
+    """
+
+    def __init__(self, schema: FeatureSchema, *, sparse_grad: bool = True) -> None:
         super().__init__()
         self.n_sparse = schema.n_sparse
         sizes = torch.tensor((0,) + schema.table_sizes[:-1], dtype=torch.int64)
@@ -102,7 +106,7 @@ class SuperNet(nn.Module):
     """
 
     def __init__(self, schema: FeatureSchema, space: SearchSpace | str = "full", *, layernorm: bool = True,
-                 seed: int = 0, sparse_grad: bool = False) -> None:
+                 seed: int = 0, sparse_grad: bool = True) -> None:
         super().__init__()
         self.schema = schema
         self.space = get_space(space)
@@ -201,7 +205,8 @@ class Subnet(nn.Module):
     """
 
     def __init__(self, arch: Architecture, schema: FeatureSchema, space: SearchSpace | str, *,
-                 layernorm: bool = True, values: dict[str, Tensor] | None = None, seed: int = 0) -> None:
+                 layernorm: bool = True, values: dict[str, Tensor] | None = None, seed: int = 0,
+                 sparse_grad: bool = True) -> None:
         super().__init__()
         self.arch = arch
         self.schema = schema
@@ -214,7 +219,7 @@ class Subnet(nn.Module):
         gen = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.stem = Stem(schema)
+            self.stem = Stem(schema, sparse_grad=sparse_grad)
         if values is not None:
             with torch.no_grad():
                 self.stem.embedding.weight.copy_(values["stem.embedding.weight"])
