@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -65,3 +66,12 @@ def _fmt(v: Any) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     return "" if v is None else str(v)
+
+
+def save_result(result: dict[str, Any], name: str) -> Path:
+    """Print the table and write ``benchmarks/results/NAME.json``."""
+    print(format_table(result))
+    out = Path(__file__).parent / "results" / f"{name}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    return out

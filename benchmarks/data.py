@@ -6,7 +6,6 @@ JSON object with ``preprocess_speedup``, ``memory_growth`` and ``loader_speedup`
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import tempfile
@@ -16,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import child_peak_rss_mb, format_table, timed
+from ._common import child_peak_rss_mb, save_result, timed
 
 
 def naive_preprocess(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -116,10 +115,4 @@ def bench_data(rows: int = 1_000_000, workdir: str | None = None, loader_batches
 
 
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    res = bench_data(rows=n)
-    print(format_table(res))
-    out = Path(__file__).parent / "results" / "data.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(res, indent=2))
-    print(json.dumps({k: v for k, v in res.items() if k not in ("table", "title")}))
+    save_result(bench_data(rows=int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000), "data")

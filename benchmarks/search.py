@@ -8,16 +8,14 @@ subnet); the reference runs the release's masked supernet with only its head tra
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from ._common import format_table
+from ._common import save_result
 from .supernet import criteo_shape_schema, random_batch
 
 
@@ -85,8 +83,4 @@ def bench_search(*, finetune_steps: int = 500, eval_batches: int = 20, candidate
 
 
 if __name__ == "__main__":
-    res = bench_search(finetune_steps=int(sys.argv[1]) if len(sys.argv) > 1 else 500)
-    print(format_table(res))
-    out = Path(__file__).parent / "results" / "search.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(res, indent=2))
+    save_result(bench_search(finetune_steps=int(sys.argv[1]) if len(sys.argv) > 1 else 500), "search")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import glob
-import json
 import sys
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._common import child_peak_rss_mb, format_table
+from ._common import child_peak_rss_mb, save_result
 
 CRITEO_SHAPE = dict(n_dense=13, n_sparse=26, table_rows=100_000)
 
@@ -185,8 +184,4 @@ def _median_time(fn, dev: torch.device, repeats: int = 5) -> float:
 
 
 if __name__ == "__main__":
-    res = bench_supernet(steps=int(sys.argv[1]) if len(sys.argv) > 1 else 20)
-    print(format_table(res))
-    out = Path(__file__).parent / "results" / "supernet.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(res, indent=2))
+    save_result(bench_supernet(steps=int(sys.argv[1]) if len(sys.argv) > 1 else 20), "supernet")

@@ -54,7 +54,7 @@ def run_demo(out: Path, *, rows: int = 100_000, seed: int = 0, space: str = "ful
     with SearchStore(store_path) as store:
         result = SearchRunner(store=store, name="demo", searcher=searcher, spec=spec, budget=budget, seed=seed,
                               callbacks=[lambda e: echo(f"  [{e.evaluated}/{budget}] val log loss "
-                                                        f"{e.record.val_logloss:.5f} (best {e.best_fitness:.5f})")]
+                                                        f"{e.record.val_logloss:.5f} (best {e.best_fitness:.5f})")],
                               ).run()
     best = result.best_arch
     (out / "best_architecture.json").write_text(json.dumps({**best.to_json(), "space": space}, indent=2))

@@ -156,3 +156,12 @@ def test_arch_cost_json_contract():
     assert (out["flops"], out["params"], out["params_dense"]) == (c.flops, c.params, c.params_dense)
     bad = run_cli("arch", "cost", str(ROOT / "README.md"), check=False)
     assert bad.returncode == 2 and "not valid JSON" in bad.stderr
+
+
+def test_demo_runs_end_to_end_with_tiny_settings(tmp_path):
+    proc = run_cli("demo", "--out", str(tmp_path / "demo"), "--rows", "6000", "--supernet-steps", "6", "--budget", "6",
+                   "--space", "small", "--no-progress")
+    assert "Bayes-optimal" in proc.stdout
+    result = json.loads((tmp_path / "demo" / "demo_result.json").read_text())
+    assert result["evaluated"] == 6 and result["test_logloss"] > result["oracle_test_logloss"] > 0
+    assert (tmp_path / "demo" / "best_architecture.json").exists()

@@ -112,9 +112,12 @@ class SearchRunner:
                     if backend is None:
                         backend = make_backend(self.backend_name, self.spec, workers=self.workers,
                                                address=self.address, scorer=self.scorer)
-                    jobs = [(seq, r.arch.to_json(), self.seed) for seq, r in todo]
                     by_seq = dict(todo)
-                    for seq, score in backend.run(jobs):
+                    over = {seq: self._over_budget(r) for seq, r in todo}
+                    jobs = [(seq, r.arch.to_json(), self.seed) for seq, r in todo if over[seq] is None]
+                    # Candidates over a FLOPs/parameter budget are known from the spec: stored, not trained.
+                    results = [(seq, over[seq]) for seq, _ in todo if over[seq] is not None]
+                    for seq, score in [*results, *backend.run(jobs)]:
                         rec = self._record(seq, by_seq[seq], score)
                         store.add_candidate(self.search_id, rec)
                         stored[seq] = rec
@@ -129,6 +132,15 @@ class SearchRunner:
             if backend is not None:
                 backend.close()
         return self.result(stored)
+
+    def _over_budget(self, req: Request) -> dict[str, Any] | None:
+        o = self.objective
+        if o.max_flops is None and o.max_params is None:
+            return None
+        c = cost(req.arch, self.data.schema, self.searcher.space)
+        score = {"val_logloss": None, "val_auc": None, "flops": c.flops, "params": c.params, "latency_ms": None,
+                 "wall_s": 0.0}
+        return None if o.feasible(score) else score
 
     def _save(self, pending: list[Request], seq0: int, next_seq: int) -> None:
         self.store.save_state(self.search_id, {"searcher": self.searcher.state_dict(),

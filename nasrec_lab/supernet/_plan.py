@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from ..data import FeatureSchema
-from ..space import Architecture, SearchSpace
+from ..space import Architecture, Block, SearchSpace
 from ..space._space import BINARY_DENSE_OPS, DENSE_SET_OPS, OPERATOR_KINDS
 from ._ops import OpCtx, Ranges
 
@@ -76,14 +76,9 @@ class Geometry:
 
 @dataclass(frozen=True)
 class BlockPlan:
-    dense_in: tuple[int, ...]
-    sparse_in: tuple[int, ...]
-    left: int
-    right: int
-    dense_ops: tuple[str, ...]
-    sparse_ops: tuple[str, ...]
-    interact: bool
-    deep_fm: bool
+    """A block of the architecture with its operators' context and what of it is live."""
+
+    block: Block
     ctx: OpCtx
     reads_dense_set: bool
     reads_left_right: bool
@@ -91,16 +86,21 @@ class BlockPlan:
     # release's traced final models do not compute it either).
     dense_live: bool = True
     sparse_live: bool = True
+    sparse_needed: bool = True
+
+    def __getattr__(self, name: str):
+        # dense_in, sparse_in, left, right, dense_ops, sparse_ops come from the block
+        if name == "block" or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.block, name)
 
     @property
     def interact_live(self) -> bool:
-        return self.interact and self.sparse_needed
+        return self.block.dense_sparse_interact and self.sparse_needed
 
     @property
     def fm_live(self) -> bool:
-        return self.deep_fm and self.dense_live
-
-    sparse_needed: bool = True
+        return self.block.deep_fm and self.dense_live
 
 
 @dataclass(frozen=True)
@@ -175,9 +175,7 @@ def make_plan(arch: Architecture, geo: Geometry, layernorm: bool) -> PathPlan:
         c = max(dense_w[b.left], dense_w[b.right]) if reads_lr else 0
         ctx = OpCtx(geo.e, b.dense_width, b.sparse_width, dense, sparse, c, layernorm, geo.k)
         dense_live, sparse_live, sparse_needed = live[i]
-        plans.append(BlockPlan(b.dense_in, b.sparse_in, b.left, b.right, b.dense_ops, b.sparse_ops,
-                               b.dense_sparse_interact, b.deep_fm, ctx,
-                               any(op in DENSE_SET_OPS for op in b.dense_ops), reads_lr,
+        plans.append(BlockPlan(b, ctx, any(op in DENSE_SET_OPS for op in b.dense_ops), reads_lr,
                                dense_live, sparse_live, sparse_needed))
         dense_w.append(b.dense_width)
         fields = [(0, b.sparse_width)]
