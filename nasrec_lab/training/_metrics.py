@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.special import expit
 from scipy.stats import rankdata
 
 
@@ -47,7 +48,7 @@ def metrics_from_logits(labels: np.ndarray, logits: np.ndarray) -> Metrics:
         raise ValueError("no rows to evaluate")
     # log(1 + exp(-|z|)) + max(z, 0) - y z: the stable form of the BCE with logits
     loss = np.mean(np.logaddexp(0.0, z) - y * z)
-    p = 1.0 / (1.0 + np.exp(-z))
+    p = expit(z)
     rate = float(y.mean())
     if 0.0 < rate < 1.0:
         base = -(rate * np.log(rate) + (1 - rate) * np.log(1 - rate))
