@@ -136,14 +136,15 @@ class RankTracker(Callback):
         self.study, self.supernet, self.every, self.finetune = study, supernet, every, finetune
         self.on_point, self.score_kwargs = on_point, score_kwargs
         self.points: list[RankPoint] = []
+        self.last_scores: dict[str, float] = {}
 
     def on_step(self, event) -> None:
         if event.step % self.every and event.step != event.total_steps:
             return
         if self.points and self.points[-1].step == event.step:
             return
-        rc = self.study.correlation(self.study.supernet_scores(self.supernet, finetune=self.finetune,
-                                                              **self.score_kwargs))
+        self.last_scores = self.study.supernet_scores(self.supernet, finetune=self.finetune, **self.score_kwargs)
+        rc = self.study.correlation(self.last_scores)
         point = RankPoint(event.step, rc.kendall_tau, rc.spearman_rho, rc.top_k_overlap, self.finetune)
         self.points.append(point)
         if self.on_point:

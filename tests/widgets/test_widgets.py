@@ -1,0 +1,133 @@
+"""Widget logic without a browser: state, validation, callbacks, throttling."""
+
+import json
+import threading
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+pytest.importorskip("anywidget")
+
+from nasrec_lab.data import SyntheticSpec, synthesize  # noqa: E402
+from nasrec_lab.space import FULL, SMALL, sample_architecture  # noqa: E402
+from nasrec_lab.supernet import build  # noqa: E402
+from nasrec_lab.training import TrainConfig, Trainer  # noqa: E402
+from widgets import ArchitectureViewer, Dashboard, ParetoExplorer, SpaceEditor, Throttle, TrainingMonitor  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    spec = SyntheticSpec(table_sizes=tuple(int(x) for x in np.geomspace(4, 2000, 26)))
+    return synthesize(tmp_path_factory.mktemp("w") / "ds", rows=5000, seed=0, spec=spec)
+
+
+def test_throttle_limits_updates_and_keeps_the_last():
+    now = [0.0]
+    calls = []
+    t = Throttle(lambda: calls.append(now[0]), interval=0.2, clock=lambda: now[0])
+    t.request()  # flushes at once
+    for _ in range(50):
+        now[0] += 0.001
+        t.request()  # within the interval: one deferred flush is scheduled
+    assert len(calls) == 1
+    time.sleep(0.35)  # the timer fires once
+    assert len(calls) == 2
+    t.cancel()
+    real = Throttle(lambda: calls.append("x"), interval=0.25)
+    start = time.monotonic()
+    for _ in range(200):
+        real.request()
+        time.sleep(0.005)
+    real.flush_now()
+    rate = real.flushes / (time.monotonic() - start)
+    assert rate <= 6  # a few updates per second, however fast the events come
+
+
+def test_space_editor_validates_live_with_the_librarys_messages():
+    ed = SpaceEditor(FULL)
+    assert ed.space == FULL.replace(name=ed.space.name) and str(f"{FULL.size():,}") in ed.status.value
+    seen = []
+    ed.on_change(seen.append)
+    for cb in ed.dense.values():
+        cb.value = False
+    assert ed.space is None and "dense_ops is empty" in ed.error and "space-error" in ed.status.value
+    assert ed.sample_button.disabled and seen[-1] is None
+    ed.dense["fc"].value = True
+    ed.blocks.value = 3
+    ed.dense_widths.value = (16, 64)
+    assert ed.space.num_blocks == 3 and ed.space.dense_ops == ("fc",) and ed.space.dense_widths == (16, 64)
+    assert f"{ed.space.size():,}" in ed.status.value and "10^" in ed.status.value
+    arch = ed.sample()
+    assert len(arch.blocks) == 3 and all(b.dense_ops == ("fc",) for b in arch.blocks)
+    assert any(t.name == "dense" for t in ed.preview.data)
+    ed.close()
+
+
+def test_training_monitor_runs_in_the_background_and_can_stop(tiny):
+    arch = sample_architecture(SMALL, np.random.default_rng(0))
+
+    def make(callbacks):
+        return Trainer(build(arch, tiny.schema, SMALL), tiny,
+                       TrainConfig(steps=60, batch_size=64, lr=0.01, progress=False, log_every=2, eval_every=30),
+                       callbacks=callbacks)
+
+    mon = TrainingMonitor(make, interval=0.05)
+    thread = mon.start()
+    assert isinstance(thread, threading.Thread) and mon.stop_button.disabled is False
+    mon.wait()
+    assert mon.progress.value == 60 == mon.progress.max
+    assert list(mon.figure.data[0].x)[-1] == 60 and len(mon.figure.data[0].y) == 30
+    assert list(mon.figure.data[1].x) == [30, 60]  # validation log loss points
+    stopper = TrainingMonitor(lambda cbs: Trainer(build(arch, tiny.schema, SMALL), tiny,
+                                                  TrainConfig(steps=100_000, batch_size=64, progress=False),
+                                                  callbacks=cbs), interval=0.05)
+    stopper.start()
+    time.sleep(0.5)
+    stopper.stop()
+    stopper.wait()
+    assert 0 < stopper.trainer.step < 100_000
+    mon.close()
+    stopper.close()
+
+
+def test_pareto_explorer_click_shows_the_subnet(tiny, tmp_path):
+    viewer = ArchitectureViewer(schema=tiny.schema, space=SMALL, data=tiny, export_dir=tmp_path, train_steps=5)
+    ex = ParetoExplorer(viewer, interval=0.01)
+    rng = np.random.default_rng(1)
+    archs = [sample_architecture(SMALL, rng) for _ in range(6)]
+    for i, a in enumerate(archs):
+        rec = SimpleNamespace(seq=i, arch_hash=a.hash(), arch_json=json.dumps(a.to_json()), val_logloss=0.5 - i / 100,
+                              val_auc=0.7, flops=1000 * (i + 1), feasible=True)
+        ex.on_candidate(SimpleNamespace(record=rec))
+    ex.throttle.flush_now()
+    assert "6 candidates" in ex.count.value
+    front_trace = ex.figure.data[1]
+    assert len(front_trace.x) == sum(ex.info.on_front) >= 1
+    ex._on_click(front_trace, SimpleNamespace(point_inds=[0]))
+    assert ex.selected.hash() == front_trace.customdata[0]
+    assert json.loads(viewer.json.value)["blocks"] == ex.selected.to_json()["blocks"]
+    assert "val log loss" in viewer.metrics.value and any(t.name == "head" for t in viewer.figure.data)
+    path = viewer.export()
+    assert json.loads(path.read_text())["blocks"] == ex.selected.to_json()["blocks"]
+    viewer.train().join()
+    assert viewer.result["hash"] == ex.selected.hash() and viewer.result["test_logloss"] > 0
+    viewer.show_json("{not json")
+    assert "color:#c00" in viewer.status.value
+    ex.close()
+
+
+def test_dashboard_runs_a_tiny_search(tiny, tmp_path):
+    dash = Dashboard(tiny, out=tmp_path / "dash", supernet_steps=4, budget=4, finetune_steps=2, eval_batches=1,
+                     eval_batch_size=512, space="small")
+    for cb in dash.editor.sparse.values():
+        cb.value = False
+    assert dash.run_button.disabled  # invalid space: nothing to run
+    dash.editor.sparse["efc"].value = True
+    assert not dash.run_button.disabled
+    dash.run().join()
+    assert dash.error is None and "done" in dash.state.value
+    assert len(dash.pareto.rows) == 4 and len(dash.training.steps) >= 1
+    assert (tmp_path / "dash" / "search.sqlite").exists()
+    dash.close()
