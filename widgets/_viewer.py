@@ -47,7 +47,8 @@ class ArchitectureViewer(Panel):
         if space is not None:
             self.space = get_space(space)
         self.arch = arch
-        replace_figure(self.figure, plot_architecture(arch, self.schema, self.space))
+        replace_figure(self.figure, plot_architecture(arch, self.schema, self.space,
+                                                      title=f"selected subnet {arch.hash()}"))
         rows = dict(metrics or {})
         if self.schema is not None:
             c = cost(arch, self.schema, self.space)
