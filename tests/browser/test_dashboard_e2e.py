@@ -76,7 +76,7 @@ def lab(tmp_path_factory):
             break
         except OSError:
             if server.poll() is not None:
-                raise RuntimeError((root / "lab.log").read_text())
+                raise RuntimeError((root / "lab.log").read_text()) from None
             time.sleep(0.3)
     yield {"url": url, "token": token, "root": root}
     server.terminate()
