@@ -131,3 +131,19 @@ def test_dashboard_runs_a_tiny_search(tiny, tmp_path):
     assert len(dash.pareto.rows) == 4 and len(dash.training.steps) >= 1
     assert (tmp_path / "dash" / "search.sqlite").exists()
     dash.close()
+
+
+def test_rank_monitor_draws_tau_over_steps_and_the_scatter():
+    from nasrec_lab.search import RankPoint
+    from widgets import RankMonitor
+
+    truth = {f"h{i}": 0.4 + i / 100 for i in range(6)}
+    tracker = SimpleNamespace(last_scores={k: v * 2 for k, v in truth.items()},
+                              study=SimpleNamespace(ground_truth=lambda: truth))
+    mon = RankMonitor(tracker, interval=0.01)
+    for step, tau in ((100, 0.2), (200, 0.5), (300, 0.7)):
+        mon.on_point(RankPoint(step, tau, tau, 0.5, False))
+    mon.throttle.flush_now()
+    assert list(mon.tau.data[0].x) == [100, 200, 300] and list(mon.tau.data[0].y) == [0.2, 0.5, 0.7]
+    assert len(mon.scatter.data[0].x) == 6 and "Kendall tau 1.000" in mon.scatter.layout.title.text
+    mon.close()
