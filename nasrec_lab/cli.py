@@ -101,22 +101,39 @@ def _cmd_preprocess(args: argparse.Namespace) -> int:
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="the main job on the embedded synthetic data (no download)")
-    p.add_argument("--out", default="runs/demo", help="working directory")
-    p.add_argument("--rows", type=int, default=100_000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--space", choices=["full", "small"], default="full")
-    p.add_argument("--supernet-steps", type=int, default=300)
-    p.add_argument("--budget", type=int, default=16, help="candidates the search scores")
+    p = sub.add_parser("demo", help="the main job: the quickstart on synthetic data, written as an offline report")
+    p.add_argument("--out", default="runs/demo", help="output folder (report.html, data, supernet, search store)")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="override a quickstart parameter (rows, supernet_steps, budget, space, seed, ...)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_demo)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
+    from .report import parse_parameters
 
-    run_demo(Path(args.out), rows=args.rows, seed=args.seed, space=args.space, supernet_steps=args.supernet_steps,
-             budget=args.budget, progress=not args.no_progress)
+    run_demo(Path(args.out), parameters=parse_parameters(args.parameter), progress=not args.no_progress)
+    return 0
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="execute a notebook with parameters and write one offline HTML report")
+    p.add_argument("notebook")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                   help="a notebook parameter (Python literals are parsed: 3, 0.5, True, [1, 2])")
+    p.add_argument("-o", "--output", required=True, help="REPORT.html")
+    p.add_argument("--cwd", help="working folder of the run (default: the report's folder)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_report)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import parse_parameters, report
+
+    path = report(args.notebook, args.output, parse_parameters(args.parameter), cwd=args.cwd,
+                  progress=not args.no_progress)
+    print(f"report written to {path}")
     return 0
 
 
@@ -495,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SUBCOMMANDS = [_add_demo, _add_synth, _add_preprocess, _add_arch, _add_train, _add_search, _add_bench]
+_SUBCOMMANDS = [_add_demo, _add_synth, _add_preprocess, _add_arch, _add_train, _add_search, _add_report, _add_bench]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -50,7 +50,7 @@ def lab(tmp_path_factory):
 
     spec = SyntheticSpec(table_sizes=tuple(int(x) for x in np.geomspace(4, 2000, 26)))
     synthesize(root / "data", rows=5000, seed=0, spec=spec)
-    nb = json.loads((ROOT / "notebooks" / "dashboard.ipynb").read_text())
+    nb = json.loads((ROOT / "notebooks" / "07_dashboard.ipynb").read_text())
     for cell in nb["cells"]:
         if "parameters" in cell.get("metadata", {}).get("tags", []):
             cell["source"] = ("# parameters\ndata_dir = 'data'\nrows = 5000\nout = 'out'\nspace = 'small'\n"

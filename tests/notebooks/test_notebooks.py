@@ -1,0 +1,119 @@
+"""Every notebook runs top to bottom with tiny parameters; one report is rendered and checked
+offline in headless Chromium; the same parameters give the same numbers."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.conftest import REAL, REFERENCE_CONFIGS
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+ARTIFACTS = ROOT / "test-artifacts"
+TINY_SYNTH = {"rows": 5000, "max_table": 2000, "threads": 1}
+CRITEO = REAL / "criteo" / "criteo_dac_train_first10k.txt"
+TINY = {
+    "01_quickstart": {**TINY_SYNTH, "supernet_steps": 4, "budget": 4, "finetune_steps": 2, "eval_batches": 1,
+                      "eval_batch_size": 512, "space": "small"},
+    "02_search_space": {"reference_dir": str(REFERENCE_CONFIGS)},
+    "03_rank_correlation": {**TINY_SYNTH, "refs": 4, "ground_truth_steps": 5, "supernet_steps": 6, "track_every": 3,
+                            "finetune_steps": 2, "samplers": ["single-path", "default"]},
+    "04_evolution_pareto": {**TINY_SYNTH, "supernet_steps": 4, "budget": 6, "finetune_steps": 2, "eval_batches": 1,
+                            "eval_batch_size": 512, "space": "small", "max_mflops": 1.5},
+    "05_real_data": {"raw_files": [str(CRITEO)], "supernet_steps": 4, "budget": 3, "finetune_steps": 2,
+                     "threads": 1},
+    "06_reproduce_paper": {"raw_files": [str(CRITEO)], "reference_dir": str(REFERENCE_CONFIGS), "max_steps": 3,
+                           "threads": 1},
+    "07_dashboard": {**TINY_SYNTH, "space": "small"},
+}
+
+
+def test_notebooks_are_committed_clean_with_a_parameters_cell():
+    assert {p.stem for p in NOTEBOOKS} == set(TINY)
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells), path
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_top_to_bottom(path, tmp_path):
+    import papermill as pm
+
+    params = TINY[path.stem]
+    if ("raw_files" in params and not CRITEO.exists()) or ("reference_dir" in params and not REFERENCE_CONFIGS.exists()):
+        pytest.skip("shared samples not present")
+    pm.execute_notebook(str(path), str(tmp_path / path.name), parameters={**params, "data_dir": str(tmp_path / "data"),
+                        "out": str(tmp_path)} if "rows" in params else {**params, "out": str(tmp_path)},
+                        cwd=str(tmp_path), progress_bar=False, kernel_name="python3")
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """The quickstart rendered twice with the same parameters (once through the CLI)."""
+    from nasrec_lab.report import report
+
+    out = []
+    for i in range(2):
+        d = tmp_path_factory.mktemp(f"report{i}")
+        params = {**TINY["01_quickstart"], "data_dir": str(d / "data"), "out": str(d)}
+        if i == 0:
+            report(ROOT / "notebooks" / "01_quickstart.ipynb", d / "report.html", params, progress=False)
+        else:
+            args = [a for k, v in params.items() for a in ("-p", k, repr(v))]
+            subprocess.run([sys.executable, "-m", "nasrec_lab.cli", "report", str(ROOT / "notebooks" /
+                            "01_quickstart.ipynb"), *args, "-o", str(d / "report.html"), "--no-progress"],
+                           check=True, cwd=ROOT, capture_output=True, text=True)
+        out.append(d)
+    return out
+
+
+def test_report_is_offline_with_every_figure_and_provenance(reports):
+    d = reports[0]
+    html = (d / "report.html").read_text()
+    executed = nbformat.read(d / "report.ipynb", as_version=4)
+    n_figures = sum("application/vnd.plotly.v1+json" in o.get("data", {})
+                    for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    assert n_figures >= 5 and html.count("Plotly.newPlot(") == n_figures
+    assert not re.search(r"<script[^>]+src=\"(https?:)?//", html)  # no remote script sources
+    assert not re.search(r'<link[^>]+href="https?://', html)
+    for needle in ("Provenance", "git commit", "packages", "wall time", "device", '"budget": 4', "supernet training"):
+        assert needle in html, needle
+    assert html.count("var Plotly") <= 2 or html.count("plotly.js v") == 1  # plotly.js embedded once
+
+
+def test_same_parameters_give_the_same_numbers(reports):
+    a, b = (json.loads((d / "quickstart_result.json").read_text()) for d in reports)
+    assert a == b
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None and not Path("/usr/bin/chromium").exists(),
+                    reason="needs Chromium")
+def test_report_draws_in_headless_chromium(reports):
+    pytest.importorskip("playwright")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    html = (reports[0] / "report.html").read_text()
+    n = html.count("Plotly.newPlot(")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"])
+        page = browser.new_page(viewport={"width": 1200, "height": 1600})
+        requests = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto((reports[0] / "report.html").as_uri())
+        page.wait_for_function(f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {n}",
+                               timeout=60_000)
+        assert page.locator(".nasrec-figure.js-plotly-plot").count() == n
+        page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+        browser.close()
+    assert all(u.startswith(("file:", "data:", "blob:", "about:")) for u in requests), requests
