@@ -85,7 +85,8 @@ def test_report_is_offline_with_every_figure_and_provenance(reports):
     assert n_figures >= 5 and html.count("Plotly.newPlot(") == n_figures
     assert not re.search(r"<script[^>]+src=\"(https?:)?//", html)  # no remote script sources
     assert not re.search(r'<link[^>]+href="https?://', html)
-    for needle in ("Provenance", "git commit", "packages", "wall time", "device", '"budget": 4', "supernet training"):
+    for needle in ("Provenance", "git commit", "packages", "wall time", "device", "&quot;budget&quot;: 4",
+                   "supernet training"):
         assert needle in html, needle
     assert html.count("var Plotly") <= 2 or html.count("plotly.js v") == 1  # plotly.js embedded once
 
