@@ -156,14 +156,3 @@ def test_arch_cost_json_contract():
     assert (out["flops"], out["params"], out["params_dense"]) == (c.flops, c.params, c.params_dense)
     bad = run_cli("arch", "cost", str(ROOT / "README.md"), check=False)
     assert bad.returncode == 2 and "not valid JSON" in bad.stderr
-
-
-def test_demo_runs_end_to_end_with_tiny_settings(tmp_path):
-    proc = run_cli("demo", "--out", str(tmp_path / "demo"), "--no-progress", "-p", "rows", "5000", "-p",
-                   "max_table", "2000", "-p", "supernet_steps", "4", "-p", "budget", "4", "-p", "finetune_steps",
-                   "2", "-p", "eval_batches", "1", "-p", "eval_batch_size", "512", "-p", "space", "'small'")
-    assert "report:" in proc.stdout and "Bayes-optimal" in proc.stdout
-    result = json.loads((tmp_path / "demo" / "quickstart_result.json").read_text())
-    assert result["evaluated"] == 4 and result["test_logloss"] > result["oracle_test_logloss"] > 0
-    html = (tmp_path / "demo" / "report.html").read_text()
-    assert "Provenance" in html and "Plotly.newPlot" in html
