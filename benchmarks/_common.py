@@ -68,10 +68,10 @@ def _fmt(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def save_result(result: dict[str, Any], name: str) -> Path:
-    """Print the table and write ``benchmarks/results/NAME.json``."""
+def save_result(result: dict[str, Any], name: str, out: str | Path | None = None) -> Path:
+    """Print the table and write the JSON to ``out`` (default ``benchmarks/results/NAME.json``)."""
     print(format_table(result))
-    out = Path(__file__).parent / "results" / f"{name}.json"
-    out.parent.mkdir(exist_ok=True)
+    out = Path(out) if out else Path(__file__).parent / "results" / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     return out

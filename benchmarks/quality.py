@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import sys
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ._common import format_table
+from ._common import save_result
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,11 +81,7 @@ def main(argv=None) -> int:
             ds = synthesize(Path(tmp) / "synthetic", rows=args.rows, seed=0)
         ds = CTRDataset(ds.path)
         res = run(ds, only=args.only, log=lambda s: print(s, flush=True))
-    print(format_table(res))
-    out = Path(args.out) if args.out else ROOT / "benchmarks" / "results" / (
-        "quality_criteo.json" if args.criteo else "quality.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2))
+    save_result(res, "quality_criteo" if args.criteo else "quality", args.out)
     return 0
 
 

@@ -11,7 +11,6 @@ and without post-training fine-tuning.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ._common import format_table
+from ._common import save_result
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,9 +77,7 @@ def main(argv=None) -> int:
         res = run(rows=args.rows, refs=args.refs, steps=args.steps, batch=args.batch,
                   finetune_steps=args.finetune_steps, space=args.space, seed=args.seed, threads=args.threads,
                   workdir=Path(tmp), log=lambda s: print(s, flush=True))
-    print(format_table(res))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(res, indent=2))
+    save_result(res, "rank_ablation", args.out)
     return 0
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ._common import format_table
+from ._common import save_result
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,9 +86,7 @@ def main(argv=None) -> int:
            "evolution_beats_random_in_median": med["evolution"] < med["random"]}
     if args.baselines and Path(args.baselines).exists():
         res["baselines"] = json.loads(Path(args.baselines).read_text())["table"]
-    print(format_table(res))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(res, indent=2))
+    save_result(res, "search_quality", args.out)
     return 0
 
 
