@@ -30,3 +30,22 @@ def real_file(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real sample {path} not present")
     return path
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def ensure_chromium() -> str:
+    """Debian's Chromium, installed when missing (as root, with apt-get), else the test is skipped."""
+    import os
+    import shutil
+    import subprocess
+
+    if Path(CHROMIUM).exists():
+        return CHROMIUM
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.skip("Chromium is missing and cannot be installed here (needs root and apt-get)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, capture_output=True, env=env)
+    return CHROMIUM

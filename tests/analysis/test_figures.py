@@ -1,6 +1,5 @@
 import itertools
 import json
-import shutil
 
 import numpy as np
 import pandas as pd
@@ -32,7 +31,7 @@ from nasrec_lab.search import RankPoint, pareto_front
 from nasrec_lab.space import FULL, load_architecture, mutate, sample_architecture
 from nasrec_lab.supernet import cost
 from nasrec_lab.training import EvalEvent, Metrics, StepEvent
-from tests.conftest import REFERENCE_CONFIGS
+from tests.conftest import REFERENCE_CONFIGS, ensure_chromium
 
 NAMES = ["criteo_full", "criteo_small", "avazu_full", "avazu_small", "kdd_full", "kdd_small"]
 
@@ -130,9 +129,9 @@ def test_search_figures_from_a_store_frame():
     plot_operator_usage(usage)
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Chromium (apt-get install chromium)")
 def test_export_svg_and_png(tmp_path):
     pytest.importorskip("kaleido")
+    ensure_chromium()
     arch, space = _load("criteo_full")
     fig = plot_architecture(arch, PRESET_SCHEMAS["criteo"], space)
     export_figure(fig, tmp_path / "a.svg")

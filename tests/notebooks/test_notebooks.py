@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.conftest import REAL, REFERENCE_CONFIGS
+from tests.conftest import REAL, REFERENCE_CONFIGS, ensure_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -100,10 +99,9 @@ def test_same_parameters_give_the_same_numbers(reports):
     assert "Provenance" in (reports[1] / "report.html").read_text()
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None and not Path("/usr/bin/chromium").exists(),
-                    reason="needs Chromium")
 def test_report_draws_in_headless_chromium(reports):
     pytest.importorskip("playwright")
+    ensure_chromium()
     from playwright.sync_api import sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
