@@ -15,6 +15,6 @@ def search_setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("search")
     ds = synthesize(root / "ds", rows=12_000, seed=1, spec=TINY_SPEC)
     net = SuperNet(ds.schema, "small", sparse_grad=True)
-    Trainer(net, ds, TrainConfig(steps=40, batch_size=256, progress=False), sampler=PathSampler("small", seed=0,
-            warmup_steps=4), checkpoint_dir=root / "run").run().save_checkpoint()
+    Trainer(net, ds, TrainConfig(steps=12, batch_size=128, progress=False), sampler=PathSampler("small", seed=0,
+            warmup_steps=2), checkpoint_dir=root / "run").run().save_checkpoint()
     return ds, root / "run" / "checkpoint.pt"
