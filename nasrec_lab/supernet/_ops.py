@@ -160,10 +160,12 @@ def _apply(p: dict[str, Tensor], prefix: str, x: Tensor) -> Tensor:
 def _field_proj(p: dict[str, Tensor], prefix: str, s: Tensor) -> Tensor:
     """Linear over the field axis, then LN over the new fields: (B, F, e) -> (B, n, e).
 
-    ``W @ s`` (one batched GEMM, no transposed copy) computes the release's
-    ``Linear(s.transpose(1, 2)).transpose(1, 2)``.
+    One batched GEMM of the broadcast weight, ``bmm(W, s)``, computes the release's
+    ``Linear(s.transpose(1, 2)).transpose(1, 2)`` without transposed copies; spelled out as
+    ``bmm`` because ``matmul`` picks a copying path for some weight layouts.
     """
-    y = torch.matmul(p[f"{prefix}weight"], s)
+    w = p[f"{prefix}weight"]
+    y = torch.bmm(w.unsqueeze(0).expand(s.shape[0], -1, -1), s)
     b = p.get(f"{prefix}bias")
     if b is not None:
         y = y + b.unsqueeze(1)
