@@ -141,8 +141,8 @@ def bench_supernet(space: str = "full", steps: int = 20, batch_size: int = 512, 
         with torch.no_grad():
             net.eval()
             sub.eval()
-            t_net = _median_time(functools.partial(net, batch, arch), dev)
-            t_sub = _median_time(functools.partial(sub, batch), dev)
+            t_net, t_sub = _paired_median_times(functools.partial(net, batch, arch), functools.partial(sub, batch),
+                                                dev)
         name = Path(f).stem
         infer[name] = {"materialized_samples_per_s": inference_batch / t_sub,
                        "supernet_path_samples_per_s": inference_batch / t_net, "ratio": t_net / t_sub}
@@ -171,16 +171,18 @@ def bench_supernet(space: str = "full", steps: int = 20, batch_size: int = 512, 
     return result
 
 
-def _median_time(fn, dev: torch.device, repeats: int = 5) -> float:
-    fn()
-    times = []
+def _paired_median_times(a, b, dev: torch.device, repeats: int = 7) -> tuple[float, float]:
+    """Median times of ``a`` and ``b`` measured alternately (machine noise hits both alike)."""
+    a(), b()
+    ta, tb = [], []
     for _ in range(repeats):
-        _sync(dev)
-        t0 = time.perf_counter()
-        fn()
-        _sync(dev)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+        for fn, out in ((a, ta), (b, tb)):
+            _sync(dev)
+            t0 = time.perf_counter()
+            fn()
+            _sync(dev)
+            out.append(time.perf_counter() - t0)
+    return float(np.median(ta)), float(np.median(tb))
 
 
 if __name__ == "__main__":
