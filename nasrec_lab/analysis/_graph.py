@@ -6,13 +6,14 @@ Compute and drawing apart (the Optuna pattern): :func:`architecture_graph` and
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 
 from ..data import FeatureSchema
-from ..space import Architecture, SearchSpace, get_space
+from ..space import OPERATOR_KINDS, Architecture, SearchSpace, get_space
 
 # One color per operator kind (and per interaction module).
 KIND_COLORS = {
@@ -47,8 +48,6 @@ def architecture_graph(arch: Architecture, schema: FeatureSchema | None = None, 
         if plan is None:
             return 0, 0
         ctx = plan.head if i < 0 else plan.blocks[i].ctx
-        import math
-
         params = sum(math.prod(axis_size(a) for a in spec.axes) for spec in OPERATORS[op].params(ctx).values())
         return OPERATORS[op].macs(ctx), params
 
@@ -67,8 +66,6 @@ def architecture_graph(arch: Architecture, schema: FeatureSchema | None = None, 
             node = f"B{j}:{op}"
             f, p = cost_of(op, i)
             live = bp.dense_live if bp else True
-            from ..space import OPERATOR_KINDS
-
             g.add_node(node, label=op, kind=OPERATOR_KINDS.get(op, "dense"), block=j, lane=0 + 0.35 * k,
                        width=f"w={b.dense_width}", flops=f if live else 0, params=p if live else 0, live=live)
             if op in ("sum", "sigmoid-gating"):

@@ -142,7 +142,6 @@ class _RawSink:
 
     def __init__(self, tmp: Path, n_sparse: int) -> None:
         tmp.mkdir(parents=True, exist_ok=True)
-        self.tmp = tmp
         self.files = {k: open(tmp / f"{k}.bin", "wb") for k in ("label", "dense", "sparse")}
         self.counters = [_ValueCounter() for _ in range(n_sparse)]
         self.rows = 0

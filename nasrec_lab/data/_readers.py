@@ -159,7 +159,7 @@ class BlockParser:
         bad = 0
         try:
             table = self._read_fast(block)
-            self._check_labels(table, block, first_line)
+            self._check_labels(table)
             lines = table.num_rows
         except (pa.ArrowInvalid, _LabelError):
             good, bad, lines = self._scan(block, first_line)
@@ -183,7 +183,7 @@ class BlockParser:
         parsed.lines = lines
         return parsed
 
-    def _check_labels(self, table: pa.Table, block: bytes, first_line: int) -> None:
+    def _check_labels(self, table: pa.Table) -> None:
         lab = table.column(self.fmt.label).to_numpy(zero_copy_only=False)
         if table.column(self.fmt.label).null_count:
             raise _LabelError

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -76,7 +77,7 @@ class SearchRunner:
         self.backend_name, self.workers, self.address, self.scorer = backend, workers, address, scorer
 
     def _record(self, seq: int, req: Request, score: dict[str, Any]) -> CandidateRecord:
-        return CandidateRecord(seq=seq, arch_hash=req.arch.hash(), arch_json=_dumps(req.arch.to_json()),
+        return CandidateRecord(seq=seq, arch_hash=req.arch.hash(), arch_json=json.dumps(req.arch.to_json(), sort_keys=True, separators=(",", ":")),
                                space=self.searcher.space.name, generation=req.generation, parent_hash=req.parent_hash,
                                val_logloss=score["val_logloss"], val_auc=score["val_auc"], flops=score["flops"],
                                params=score["params"], latency_ms=score.get("latency_ms"), wall_s=score["wall_s"],
@@ -189,24 +190,12 @@ class SearchRunner:
         hv = self._hypervolume()
         return SearchResult(self.search_id, self.name, len(stored), best.arch_hash if best else None,
                             best.val_logloss if best else None,
-                            Architecture.from_json(_loads(best.arch_json)) if best else None, front, hv,
+                            Architecture.from_json(json.loads(best.arch_json)) if best else None, front, hv,
                             finished=self.searcher.done or len(stored) >= self.budget)
 
 
 def _score_of(rec: CandidateRecord) -> dict[str, Any]:
     return {"val_logloss": rec.val_logloss, "val_auc": rec.val_auc, "flops": rec.flops, "params": rec.params,
             "latency_ms": rec.latency_ms}
-
-
-def _dumps(obj) -> str:
-    import json
-
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
-
-
-def _loads(s: str):
-    import json
-
-    return json.loads(s)
 
 

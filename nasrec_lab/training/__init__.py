@@ -12,7 +12,6 @@ from ._trainer import (
     read_checkpoint,
     resolve_device,
     supernet_from_checkpoint,
-    with_overrides,
 )
 
 __all__ = [
@@ -38,5 +37,4 @@ __all__ = [
     "read_checkpoint",
     "resolve_device",
     "supernet_from_checkpoint",
-    "with_overrides",
 ]

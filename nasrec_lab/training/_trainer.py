@@ -11,7 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -366,10 +366,6 @@ def finetune(supernet: SuperNet, arch: Architecture, data: CTRDataset, config: T
     return sub, trainer.evaluate()
 
 
-def with_overrides(config: TrainConfig, **changes: Any) -> TrainConfig:
-    return replace(config, **{k: v for k, v in changes.items() if v is not None})
-
-
 __all__ = [
     "CHECKPOINT_FORMAT",
     "TrainConfig",
@@ -379,6 +375,5 @@ __all__ = [
     "read_checkpoint",
     "resolve_device",
     "supernet_from_checkpoint",
-    "with_overrides",
 ]
 
