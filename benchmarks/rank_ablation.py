@@ -1,11 +1,15 @@
 """The paper's rank-correlation ablation, runnable: samplers x fine-tuning -> Kendall tau, Spearman rho.
 
-Same data, same K reference architectures (ground truth: each trained from scratch, cached in
-a store), and the same supernet training budget for single-path, any-path and
-single-operator any-connection (default) sampling; each supernet scores the references with
-and without post-training fine-tuning.
+Same data, same K reference architectures and the same supernet training budget for
+single-path, any-path and single-operator any-connection (default) sampling; each supernet
+scores the references with and without post-training fine-tuning.
 
-    python -m benchmarks.rank_ablation --rows 150000 --refs 30 --steps 1500
+Ground truth: each reference trained from scratch (cached in a store) with ``--truth-seeds``
+different seeds; the mean is the truth, and the correlation of one seed's ranking with
+another's is printed as the noise ceiling (no supernet can rank the references better than
+standalone training agrees with itself).
+
+    python -m benchmarks.rank_ablation --space small --rows 200000 --refs 30 --steps 1500
 """
 
 from __future__ import annotations
@@ -16,32 +20,49 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ._common import save_result
 
 ROOT = Path(__file__).resolve().parents[1]
+SAMPLERS = ("single-path", "any-path", "default")
 
 
 def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, space: str, seed: int, threads: int,
-        workdir: Path, log=print) -> dict:
-    from nasrec_lab.data import synthesize
-    from nasrec_lab.search import RankStudy, ScoringConfig, SearchStore
+        truth_seeds: int, workdir: Path, samplers=SAMPLERS, log=print) -> dict:
+    from nasrec_lab.data import CTRDataset, synthesize
+    from nasrec_lab.search import RankStudy, ScoringConfig, SearchStore, rank_correlation
     from nasrec_lab.space import PathSampler
     from nasrec_lab.supernet import SuperNet
     from nasrec_lab.training import TrainConfig, Trainer
 
     torch.set_num_threads(threads)
-    ds = synthesize(workdir / "data", rows=rows, seed=seed)
+    data_dir = workdir / f"data-{rows}-{seed}"
+    ds = CTRDataset(data_dir) if (data_dir / "manifest.json").exists() else synthesize(data_dir, rows=rows, seed=seed)
     store = SearchStore(workdir / "ground_truth.sqlite")
-    study = RankStudy(ds, space, references=refs, seed=seed, store=store,
-                      ground_truth_config=ScoringConfig(mode="scratch", scratch_epochs=1.0, scratch_batch=batch,
-                                                        scratch_lr=0.05, eval_batches=None, threads=threads))
+    gt_config = ScoringConfig(mode="scratch", scratch_epochs=1.0, scratch_batch=batch, scratch_lr=0.05,
+                              eval_batches=None, threads=threads)
+    study = RankStudy(ds, space, references=refs, seed=seed, store=store, ground_truth_config=gt_config)
+    keys = [a.hash() for a in study.archs]
     t0 = time.perf_counter()
-    truth = study.ground_truth(progress=lambda i, n: log(f"ground truth {i}/{n}") if i % 5 == 0 else None)
-    log(f"ground truth of {len(truth)} references in {time.perf_counter() - t0:.0f} s")
-    rows_out = []
-    for strategy in ("single-path", "any-path", "default"):
+    per_seed = []
+    for s in range(truth_seeds):
+        one = RankStudy(ds, space, references=study.archs, seed=seed + s, store=store, ground_truth_config=gt_config)
+        truth = one.ground_truth(progress=lambda i, n, s=s: log(f"ground truth seed {s}: {i}/{n}") if i % 5 == 0
+                                 else None)
+        per_seed.append([truth[k] for k in keys])
+    truth = np.mean(per_seed, axis=0)
+    log(f"ground truth of {refs} references x {truth_seeds} seeds in {time.perf_counter() - t0:.0f} s; "
+        f"val log loss {truth.min():.5f} .. {truth.max():.5f}")
+    ceiling = None
+    if truth_seeds >= 2:
+        rc = rank_correlation(per_seed[0], per_seed[1])
+        ceiling = {"kendall_tau": rc.kendall_tau, "spearman_rho": rc.spearman_rho, "top_k_overlap": rc.top_k_overlap}
+        log(f"noise ceiling (seed {seed} vs seed {seed + 1} of standalone training): tau {rc.kendall_tau:+.3f} "
+            f"rho {rc.spearman_rho:+.3f}")
+    rows_out, supernet_scores = [], {}
+    for strategy in samplers:
         t1 = time.perf_counter()
         net = SuperNet(ds.schema, space, seed=seed, sparse_grad=True)
         Trainer(net, ds, TrainConfig(steps=steps, batch_size=batch, seed=seed, progress=False),
@@ -50,33 +71,45 @@ def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, sp
         for ft in (False, True):
             scores = study.supernet_scores(net, finetune=ft, finetune_steps=finetune_steps, batch_size=batch,
                                            threads=threads)
-            rc = study.correlation(scores)
+            predicted = [scores[k] for k in keys]
+            rc = rank_correlation(truth, predicted)
             rows_out.append({"sampler": strategy, "finetune": ft, "kendall_tau": rc.kendall_tau,
                              "spearman_rho": rc.spearman_rho, "top_k_overlap": rc.top_k_overlap,
                              "supernet_train_s": train_s})
-            log(f"{strategy:12s} finetune={ft}: tau {rc.kendall_tau:+.3f} rho {rc.spearman_rho:+.3f}")
+            supernet_scores[f"{strategy}/{'finetune' if ft else 'inherit'}"] = predicted
+            log(f"{strategy:12s} finetune={ft}: tau {rc.kendall_tau:+.3f} rho {rc.spearman_rho:+.3f} "
+                f"top-{rc.k} overlap {rc.top_k_overlap:.2f}")
     store.close()
     return {"title": f"rank correlation ablation ({space}, {refs} references, {steps} supernet steps of {batch}, "
-                     f"{rows:,} synthetic rows)", "table": rows_out, "references": refs,
-            "ground_truth_val_logloss": sorted(truth.values())}
+                     f"{rows:,} synthetic rows, fine-tune {finetune_steps} head-only steps)",
+            "table": rows_out, "references": keys, "noise_ceiling": ceiling,
+            "supernet_val_logloss": supernet_scores,
+            "ground_truth_val_logloss_per_seed": per_seed, "ground_truth_val_logloss": truth.tolist()}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.rank_ablation")
-    p.add_argument("--rows", type=int, default=150_000)
+    p.add_argument("--rows", type=int, default=200_000)
     p.add_argument("--refs", type=int, default=30)
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--finetune-steps", type=int, default=100)
-    p.add_argument("--space", default="full")
+    p.add_argument("--space", default="small")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--truth-seeds", type=int, default=2, help="standalone trainings per reference (>= 2 gives the "
+                                                              "noise ceiling)")
+    p.add_argument("--samplers", nargs="*", default=list(SAMPLERS), choices=SAMPLERS)
+    p.add_argument("--workdir", help="keep data and the ground-truth cache here (a rerun reuses them)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "rank_ablation.json"))
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(args.workdir) if args.workdir else Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
         res = run(rows=args.rows, refs=args.refs, steps=args.steps, batch=args.batch,
                   finetune_steps=args.finetune_steps, space=args.space, seed=args.seed, threads=args.threads,
-                  workdir=Path(tmp), log=lambda s: print(s, flush=True))
+                  truth_seeds=args.truth_seeds, workdir=workdir, samplers=args.samplers,
+                  log=lambda s: print(s, flush=True))
     save_result(res, "rank_ablation", args.out)
     return 0
 

@@ -1,8 +1,9 @@
 """Search quality (not a test): evolution against random search with the same budget, several seeds.
 
-On synthetic data, one supernet is trained; each searcher runs with each seed; the best
-architecture each finds is trained from scratch (one epoch, as in ``benchmarks.quality``) and
-scored on test, beside the oracle log loss (and the baselines, when a quality JSON is given).
+On synthetic data, one supernet is trained; each searcher runs with each seed (candidates
+fine-tuned in the supernet and scored on validation); the best architecture each finds is
+trained from scratch with the quality recipe (one epoch, as in ``benchmarks.quality``) and
+scored on test, beside baselines trained the same way on the same data and the oracle log loss.
 
     python -m benchmarks.search_quality --rows 1250000 --seeds 5 --budget 48
 """
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
@@ -22,70 +25,117 @@ import torch
 from ._common import save_result
 
 ROOT = Path(__file__).resolve().parents[1]
+FINAL_LR = {"full": 0.16, "small": 0.1}  # the release's final-model learning rates
+
+
+def _train_from_scratch(data: str, name: str, space: str, arch_json: str | None, threads: int) -> dict:
+    """One quality-recipe training in a worker: a found architecture (``arch_json``) or a baseline (``name``)."""
+    from nasrec_lab.data import CTRDataset
+    from nasrec_lab.space import Architecture
+
+    from .quality import models_for, train_and_test
+
+    torch.set_num_threads(threads)
+    ds = CTRDataset(data)
+    if arch_json is not None:
+        from nasrec_lab.supernet import build
+
+        model = build(Architecture.from_json(json.loads(arch_json)), ds.schema, space, seed=0)
+        return train_and_test(ds, name, model, FINAL_LR[space])
+    lr, make = next((lr, make) for n, lr, make in models_for(ds.schema) if n == name)
+    return train_and_test(ds, name, make(), lr)
 
 
 def main(argv=None) -> int:
-    from nasrec_lab.data import synthesize
+    from nasrec_lab.data import CTRDataset, synthesize
     from nasrec_lab.search import ScorerSpec, ScoringConfig, SearchRunner, SearchStore, make_searcher
     from nasrec_lab.space import PathSampler
-    from nasrec_lab.supernet import SuperNet, build, cost
-    from nasrec_lab.training import TrainConfig, Trainer
+    from nasrec_lab.supernet import SuperNet, cost
+
+    from .quality import add_gap_closed
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.search_quality")
     p.add_argument("--rows", type=int, default=1_250_000)
-    p.add_argument("--space", default="full")
+    p.add_argument("--space", default="full", choices=sorted(FINAL_LR))
     p.add_argument("--supernet-steps", type=int, default=3000)
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--budget", type=int, default=48)
+    p.add_argument("--budget", type=int, default=48, help="candidates scored per search")
     p.add_argument("--finetune-steps", type=int, default=100)
-    p.add_argument("--eval-batches", type=int, default=5)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--baselines", help="a quality JSON from benchmarks.quality to show beside")
+    p.add_argument("--eval-batches", type=int, default=5, help="validation batches of 8192 per candidate")
+    p.add_argument("--baselines", nargs="*", default=["logistic-regression", "dlrm", "deepfm", "dcn-v2", "autoint"],
+                   help="baselines trained beside the found architectures (same data, same recipe)")
+    p.add_argument("--workers", type=int, default=2, help="processes for candidate scoring and the final trainings")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--workdir", help="keep the data, the supernet and the search store here")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "search_quality.json"))
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads * args.workers)
     log = lambda s: print(s, flush=True)  # noqa: E731
-    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        ds = synthesize(tmp / "data", rows=args.rows, seed=0)
-        net = SuperNet(ds.schema, args.space, seed=0)
+        work = Path(args.workdir) if args.workdir else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        data_dir = work / "data"
+        ds = CTRDataset(data_dir) if (data_dir / "manifest.json").exists() else synthesize(data_dir, rows=args.rows,
+                                                                                          seed=0)
+        ckpt = work / "run" / "checkpoint.pt"
         t0 = time.perf_counter()
-        Trainer(net, ds, TrainConfig(steps=args.supernet_steps, batch_size=512, progress=False),
-                sampler=PathSampler(args.space, seed=0, warmup_steps=args.supernet_steps // 10),
-                checkpoint_dir=tmp / "run").run().save_checkpoint()
-        log(f"supernet: {args.supernet_steps} steps in {time.perf_counter() - t0:.0f} s")
-        spec = ScorerSpec(str(ds.path), str(tmp / "run" / "checkpoint.pt"),
-                          ScoringConfig(finetune_steps=args.finetune_steps, eval_batches=args.eval_batches,
-                                        threads=args.threads))
-        children = 8
-        population = max(8, args.budget // 3)
-        generations = max(1, (args.budget - population) // children)
+        if not ckpt.exists():
+            from nasrec_lab.training import TrainConfig, Trainer
+
+            net = SuperNet(ds.schema, args.space, seed=0, sparse_grad=True)
+            Trainer(net, ds, TrainConfig(steps=args.supernet_steps, batch_size=512, progress=False),
+                    sampler=PathSampler(args.space, seed=0, warmup_steps=args.supernet_steps // 10),
+                    checkpoint_dir=work / "run").run().save_checkpoint()
+        log(f"supernet: {args.supernet_steps} steps of 512 in {time.perf_counter() - t0:.0f} s")
+        spec = ScorerSpec(str(ds.path), str(ckpt), ScoringConfig(finetune_steps=args.finetune_steps,
+                                                                 eval_batches=args.eval_batches,
+                                                                 threads=args.threads))
+        found = []
         for searcher_name in ("evolution", "random"):
             for seed in range(args.seeds):
-                kw = dict(population=population, sample_size=population // 2, children=children,
-                          generations=generations) if searcher_name == "evolution" else {}
-                searcher = make_searcher(searcher_name, args.space, seed=seed, budget=args.budget, **kw)
-                with SearchStore(tmp / "store.sqlite") as store:
+                t1 = time.perf_counter()
+                searcher = make_searcher(searcher_name, args.space, seed=seed, budget=args.budget)
+                with SearchStore(work / "store.sqlite") as store:
                     res = SearchRunner(store=store, name=f"{searcher_name}-{seed}", searcher=searcher, spec=spec,
-                                       budget=args.budget, seed=seed).run()
-                model = build(res.best_arch, ds.schema, args.space, seed=0)
-                trainer = Trainer(model, ds, TrainConfig(epochs=1.0, batch_size=256,
-                                                         lr=0.16 if args.space == "full" else 0.1, progress=False))
-                trainer.run()
-                m = trainer.evaluate("test")
-                rows.append({"searcher": searcher_name, "seed": seed, "best_hash": res.best_hash,
-                             "supernet_val_logloss": res.best_val_logloss, "test_logloss": m.logloss,
-                             "test_auc": m.auc, "mflops": cost(res.best_arch, ds.schema, args.space).mflops})
-                log(f"{searcher_name} seed {seed}: {res.best_hash} supernet {res.best_val_logloss:.5f} "
-                    f"-> scratch test {m.logloss:.5f}")
+                                       budget=args.budget, seed=seed, backend="process" if args.workers > 1
+                                       else "inprocess", workers=args.workers, resume=True).run()
+                found.append({"searcher": searcher_name, "seed": seed, "best_hash": res.best_hash,
+                              "supernet_val_logloss": res.best_val_logloss,
+                              "mflops": cost(res.best_arch, ds.schema, args.space).mflops,
+                              "search_s": time.perf_counter() - t1, "arch": res.best_arch})
+                log(f"{searcher_name} seed {seed}: best {res.best_hash} supernet val log loss "
+                    f"{res.best_val_logloss:.5f} ({found[-1]['search_s']:.0f} s)")
+        # every distinct best and every baseline trained once, in parallel; each is deterministic
+        jobs = {f["best_hash"]: (f["best_hash"], json.dumps(f["arch"].to_json())) for f in found}
+        jobs.update({b: (b, None) for b in args.baselines})
+        t2 = time.perf_counter()
+        with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {k: pool.submit(_train_from_scratch, str(ds.path), name, args.space, arch, args.threads)
+                       for k, (name, arch) in jobs.items()}
+            trained = {k: f.result() for k, f in futures.items()}
+        log(f"{len(jobs)} trainings from scratch in {time.perf_counter() - t2:.0f} s")
+        for b in args.baselines:
+            log(f"baseline {b}: test log loss {trained[b]['test_logloss']:.5f}")
         oracle = ds.oracle_logloss("test")
-    med = {s: statistics.median(r["test_logloss"] for r in rows if r["searcher"] == s) for s in ("evolution", "random")}
-    res = {"title": f"search quality: {args.seeds} seeds x budget {args.budget}, {args.rows:,} rows, {args.space}",
-           "table": rows, "median_test_logloss": med, "oracle_test_logloss": oracle,
+    baselines = [trained[b] for b in args.baselines]
+    add_gap_closed(baselines, oracle)
+    table = []
+    for f in found:
+        t = trained[f["best_hash"]]
+        table.append({k: v for k, v in f.items() if k != "arch"} | {"test_logloss": t["test_logloss"],
+                                                                     "test_auc": t["test_auc"],
+                                                                     "train_s": t["train_s"]})
+    add_gap_closed([{"model": "logistic-regression", "test_logloss": b["test_logloss"]} for b in baselines
+                    if b["model"] == "logistic-regression"] + table, oracle)
+    med = {s: statistics.median(r["test_logloss"] for r in table if r["searcher"] == s) for s in ("evolution", "random")}
+    med_sn = {s: statistics.median(r["supernet_val_logloss"] for r in table if r["searcher"] == s)
+              for s in ("evolution", "random")}
+    res = {"title": f"search quality: {args.seeds} seeds x budget {args.budget}, {args.rows:,} synthetic rows, "
+                    f"NASRec-{args.space.title()}, fine-tune {args.finetune_steps} steps + {args.eval_batches} "
+                    f"validation batches per candidate; best found trained one epoch from scratch, test split",
+           "table": table, "baselines": baselines, "oracle_test_logloss": oracle,
+           "median_test_logloss": med, "median_supernet_val_logloss": med_sn,
            "evolution_beats_random_in_median": med["evolution"] < med["random"]}
-    if args.baselines and Path(args.baselines).exists():
-        res["baselines"] = json.loads(Path(args.baselines).read_text())["table"]
     save_result(res, "search_quality", args.out)
     return 0
 

@@ -119,11 +119,7 @@ class Dashboard(Panel):
             trainer.save_checkpoint()
             self.training.throttle.flush_now()
             self._set_state("searching")
-            children = max(2, budget // 4)
-            population = max(2, budget - 2 * children)
-            searcher = make_searcher("evolution", space, seed=s["seed"], population=population,
-                                     sample_size=max(1, population // 2), children=children,
-                                     generations=max(1, (budget - population) // children))
+            searcher = make_searcher("evolution", space, seed=s["seed"], budget=budget)
             spec = ScorerSpec(str(self.data.path), str(ckpt),
                               ScoringConfig(finetune_steps=s["finetune_steps"], eval_batches=s["eval_batches"],
                                             eval_batch_size=s["eval_batch_size"], threads=2))

@@ -6,7 +6,7 @@ from ._objective import Objective, hypervolume_2d, pareto_front, pareto_ranks
 from ._rank import RankCorrelation, RankPoint, RankStudy, RankTracker, rank_correlation
 from ._runner import CandidateEvent, SearchResult, SearchRunner, hypervolume_reference
 from ._scoring import CandidateScorer, ScoringConfig, candidate_seed
-from ._searchers import SEARCHERS, RandomSearch, RegularizedEvolution, Request, Searcher, make_searcher
+from ._searchers import SEARCHERS, RandomSearch, RegularizedEvolution, Request, Searcher, evolution_sizes, make_searcher
 from ._store import SCHEMA_VERSION, CandidateRecord, SearchStore
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "hypervolume_2d",
     "hypervolume_reference",
     "make_backend",
+    "evolution_sizes",
     "make_searcher",
     "pareto_front",
     "pareto_ranks",

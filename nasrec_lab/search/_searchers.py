@@ -205,13 +205,37 @@ class RegularizedEvolution(Searcher):
 SEARCHERS = {"evolution": RegularizedEvolution, "random": RandomSearch}
 
 
+def evolution_sizes(budget: int, *, children: int = 8) -> dict[str, int]:
+    """Regularized-evolution settings that score exactly ``budget`` candidates.
+
+    The paper's shape, scaled: at ``budget=2048`` this is NASREC.md's population 128, sample
+    size 64, 8 children, 240 generations; smaller budgets keep about a third of the budget for
+    the initial population (at least 4) and spend the rest on generations of ``children``.
+
+    >>> evolution_sizes(2048)
+    {'population': 128, 'sample_size': 64, 'children': 8, 'generations': 240, 'top_k': 2}
+    >>> evolution_sizes(40)
+    {'population': 16, 'sample_size': 8, 'children': 8, 'generations': 3, 'top_k': 2}
+    """
+    if budget < 3:
+        raise ValueError(f"evolution needs a budget of at least 3 candidates, got {budget}")
+    children = max(1, min(children, budget // 4))
+    first = min(128, max(4, budget // 3), budget - children)
+    generations = max(1, (budget - first) // children)
+    population = budget - generations * children
+    return {"population": population, "sample_size": max(1, population // 2), "children": children,
+            "generations": generations, "top_k": min(2, children)}
+
+
 def make_searcher(name: str, space, objective: Objective | None = None, *, seed: int = 0, budget: int | None = None,
                   **kwargs: Any) -> Searcher:
-    """``evolution`` or ``random``; ``budget`` (candidates) sizes random search."""
+    """``evolution`` or ``random``; ``budget`` (candidates) sizes random search, and evolution too
+    when none of its settings is given (see :func:`evolution_sizes`)."""
     if name not in SEARCHERS:
         raise ValueError(f"unknown searcher {name!r}; known: {sorted(SEARCHERS)}")
     if name == "random":
         return RandomSearch(space, objective, seed=seed, budget=budget or 2048, **kwargs)
-    return RegularizedEvolution(space, objective, seed=seed, **kwargs)
-
-
+    sizes = {"population", "sample_size", "children", "generations", "top_k"}
+    if budget is not None and not sizes & {k for k, v in kwargs.items() if v is not None}:
+        kwargs = {**{k: v for k, v in kwargs.items() if v is not None}, **evolution_sizes(budget)}
+    return RegularizedEvolution(space, objective, seed=seed, **{k: v for k, v in kwargs.items() if v is not None})

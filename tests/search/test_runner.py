@@ -25,7 +25,7 @@ def _search_cli(ds, ckpt, store, *extra):
     args = [sys.executable, "-m", "nasrec_lab.cli", "search", "--data", str(ds.path), "--supernet", str(ckpt),
             "--store", str(store), "--searcher", "evolution", "--budget", "18", "--seed", "4",
             "--finetune-steps", "3", "--finetune-batch", "128", "--eval-batches", "1", "--eval-batch-size", "1024",
-            "--population", "6", "--sample-size", "3", "--children", "3", "--generations", "4", *extra]
+            *extra]  # evolution sized from --budget: population 6, then 3 generations of 4 children
     return subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
 
@@ -68,6 +68,7 @@ def test_killed_search_resumes_to_the_same_history(search_setup, tmp_path):
     assert len(scored_now) == 18 - len(before)  # nothing stored was scored again
     after = _rows(store)
     reference = _rows(tmp_path / "ref.sqlite")
+    assert (reference["generation"] == -1).sum() == 6 and reference["generation"].max() == 2
     cols = ["seq", "arch_hash", "generation", "parent_hash", "val_logloss", "flops"]
     assert after[cols].equals(reference[cols])
     assert after.set_index("seq").loc[before["seq"], "created"].tolist() == before["created"].tolist()

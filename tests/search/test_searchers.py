@@ -72,3 +72,18 @@ def test_invalid_evolution_settings():
     with pytest.raises(ValueError, match="sample_size"):
         RegularizedEvolution("small", population=4, sample_size=8)
     assert np.isinf(Objective(max_flops=1).value({"val_logloss": 0.1, "flops": 5}))
+
+
+def test_evolution_sized_from_a_budget_scores_exactly_the_budget():
+    from nasrec_lab.search import evolution_sizes, make_searcher
+
+    assert evolution_sizes(2048) == dict(population=128, sample_size=64, children=8, generations=240, top_k=2)  # NASREC.md
+    for budget in (3, 5, 8, 13, 40, 48, 101, 500):
+        ev = make_searcher("evolution", "small", seed=1, budget=budget)
+        asked = drive(ev)
+        assert len(asked) == budget, budget
+        assert max(r.generation for r in asked) == ev.generations - 1 >= 0  # it evolved, not just sampled
+    explicit = make_searcher("evolution", "small", budget=48, population=10, sample_size=5, children=2, generations=3)
+    assert (explicit.population_size, explicit.n_children, explicit.generations) == (10, 2, 3)
+    with pytest.raises(ValueError, match="at least 3"):
+        evolution_sizes(2)
