@@ -6,6 +6,13 @@ trained from scratch with the quality recipe (one epoch, as in ``benchmarks.qual
 scored on test, beside baselines trained the same way on the same data and the oracle log loss.
 
     python -m benchmarks.search_quality --rows 1250000 --seeds 5 --budget 48
+
+What ran on 2 CPU cores in ~95 minutes (the numbers in README and issue 5):
+
+    python -m benchmarks.search_quality --space small --budget 40 --finetune-steps 50 --eval-batches 2
+
+Evolution with seed s and random search with seed s draw the same first candidates (the same
+generator), so the comparison is paired.
 """
 
 from __future__ import annotations
