@@ -75,3 +75,10 @@ def save_result(result: dict[str, Any], name: str, out: str | Path | None = None
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     return out
+
+
+def synthetic_data(path: Path, *, rows: int, seed: int):
+    """The synthetic data set at ``path``, generated there first unless a kept work dir already holds it."""
+    from nasrec_lab.data import CTRDataset, synthesize
+
+    return CTRDataset(path) if (path / "manifest.json").exists() else synthesize(path, rows=rows, seed=seed)

@@ -22,6 +22,7 @@ import torch
 from ._common import save_result
 
 ROOT = Path(__file__).resolve().parents[1]
+FINAL_LR = {"full": 0.16, "small": 0.1}  # the release's final-model learning rates per search space
 
 
 def models_for(schema):
@@ -33,8 +34,7 @@ def models_for(schema):
     out.append(("dlrm-in-nasrec-space", 0.1, lambda: build(dlrm_like_architecture(), schema, "full")))
     for f in sorted(glob.glob(str(ROOT.parent / "shared" / "reference" / "nasrec_best_configs" / "*.json"))):
         arch, space = load_architecture(f)
-        lr = 0.16 if space.name == "full" else 0.1  # the release's final-model learning rates
-        out.append((f"nasrec {Path(f).stem}", lr, lambda a=arch, s=space: build(a, schema, s, seed=0)))
+        out.append((f"nasrec {Path(f).stem}", FINAL_LR[space.name], lambda a=arch, s=space: build(a, schema, s, seed=0)))
     return out
 
 
@@ -51,8 +51,8 @@ def train_and_test(ds, name: str, model, lr: float, *, batch_size: int = 256) ->
 
 
 def add_gap_closed(rows: list[dict], oracle: float | None) -> None:
-    """``gap_closed`` per row: 0 = logistic regression's test log loss, 1 = the oracle's."""
-    lr_loss = next((r["test_logloss"] for r in rows if r["model"] == "logistic-regression"), None)
+    """``gap_closed`` per row: 0 = logistic regression's test log loss (its row among ``rows``), 1 = the oracle's."""
+    lr_loss = next((r["test_logloss"] for r in rows if r.get("model") == "logistic-regression"), None)
     if oracle is None or lr_loss is None or lr_loss == oracle:
         return
     for r in rows:

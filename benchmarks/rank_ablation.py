@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._common import save_result
+from ._common import save_result, synthetic_data
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLERS = ("single-path", "any-path", "default")
@@ -31,15 +31,13 @@ SAMPLERS = ("single-path", "any-path", "default")
 
 def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, space: str, seed: int, threads: int,
         truth_seeds: int, workdir: Path, samplers=SAMPLERS, log=print) -> dict:
-    from nasrec_lab.data import CTRDataset, synthesize
     from nasrec_lab.search import RankStudy, ScoringConfig, SearchStore, rank_correlation
     from nasrec_lab.space import PathSampler
     from nasrec_lab.supernet import SuperNet
     from nasrec_lab.training import TrainConfig, Trainer
 
     torch.set_num_threads(threads)
-    data_dir = workdir / f"data-{rows}-{seed}"
-    ds = CTRDataset(data_dir) if (data_dir / "manifest.json").exists() else synthesize(data_dir, rows=rows, seed=seed)
+    ds = synthetic_data(workdir / f"data-{rows}-{seed}", rows=rows, seed=seed)
     store = SearchStore(workdir / "ground_truth.sqlite")
     gt_config = ScoringConfig(mode="scratch", scratch_epochs=1.0, scratch_batch=batch, scratch_lr=0.05,
                               eval_batches=None, threads=threads)

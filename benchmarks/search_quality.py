@@ -32,7 +32,6 @@ import torch
 from ._common import save_result
 
 ROOT = Path(__file__).resolve().parents[1]
-FINAL_LR = {"full": 0.16, "small": 0.1}  # the release's final-model learning rates
 
 
 def _train_from_scratch(data: str, name: str, space: str, arch_json: str | None, threads: int) -> dict:
@@ -40,7 +39,7 @@ def _train_from_scratch(data: str, name: str, space: str, arch_json: str | None,
     from nasrec_lab.data import CTRDataset
     from nasrec_lab.space import Architecture
 
-    from .quality import models_for, train_and_test
+    from .quality import FINAL_LR, models_for, train_and_test
 
     torch.set_num_threads(threads)
     ds = CTRDataset(data)
@@ -54,12 +53,12 @@ def _train_from_scratch(data: str, name: str, space: str, arch_json: str | None,
 
 
 def main(argv=None) -> int:
-    from nasrec_lab.data import CTRDataset, synthesize
     from nasrec_lab.search import ScorerSpec, ScoringConfig, SearchRunner, SearchStore, make_searcher
     from nasrec_lab.space import PathSampler
     from nasrec_lab.supernet import SuperNet, cost
 
-    from .quality import add_gap_closed
+    from ._common import synthetic_data
+    from .quality import FINAL_LR, add_gap_closed
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.search_quality")
     p.add_argument("--rows", type=int, default=1_250_000)
@@ -81,9 +80,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.workdir) if args.workdir else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        data_dir = work / "data"
-        ds = CTRDataset(data_dir) if (data_dir / "manifest.json").exists() else synthesize(data_dir, rows=args.rows,
-                                                                                          seed=0)
+        ds = synthetic_data(work / "data", rows=args.rows, seed=0)
         ckpt = work / "run" / "checkpoint.pt"
         t0 = time.perf_counter()
         if not ckpt.exists():
@@ -125,15 +122,9 @@ def main(argv=None) -> int:
             log(f"baseline {b}: test log loss {trained[b]['test_logloss']:.5f}")
         oracle = ds.oracle_logloss("test")
     baselines = [trained[b] for b in args.baselines]
-    add_gap_closed(baselines, oracle)
-    table = []
-    for f in found:
-        t = trained[f["best_hash"]]
-        table.append({k: v for k, v in f.items() if k != "arch"} | {"test_logloss": t["test_logloss"],
-                                                                     "test_auc": t["test_auc"],
-                                                                     "train_s": t["train_s"]})
-    add_gap_closed([{"model": "logistic-regression", "test_logloss": b["test_logloss"]} for b in baselines
-                    if b["model"] == "logistic-regression"] + table, oracle)
+    table = [{k: v for k, v in f.items() if k != "arch"}
+             | {k: trained[f["best_hash"]][k] for k in ("test_logloss", "test_auc", "train_s")} for f in found]
+    add_gap_closed(baselines + table, oracle)
     med = {s: statistics.median(r["test_logloss"] for r in table if r["searcher"] == s) for s in ("evolution", "random")}
     med_sn = {s: statistics.median(r["supernet_val_logloss"] for r in table if r["searcher"] == s)
               for s in ("evolution", "random")}

@@ -235,7 +235,7 @@ def make_searcher(name: str, space, objective: Objective | None = None, *, seed:
         raise ValueError(f"unknown searcher {name!r}; known: {sorted(SEARCHERS)}")
     if name == "random":
         return RandomSearch(space, objective, seed=seed, budget=budget or 2048, **kwargs)
-    sizes = {"population", "sample_size", "children", "generations", "top_k"}
-    if budget is not None and not sizes & {k for k, v in kwargs.items() if v is not None}:
-        kwargs = {**{k: v for k, v in kwargs.items() if v is not None}, **evolution_sizes(budget)}
-    return RegularizedEvolution(space, objective, seed=seed, **{k: v for k, v in kwargs.items() if v is not None})
+    given = {k: v for k, v in kwargs.items() if v is not None}  # None = not set (the CLI's defaults)
+    if budget is not None and not given.keys() & {"population", "sample_size", "children", "generations", "top_k"}:
+        given |= evolution_sizes(budget)
+    return RegularizedEvolution(space, objective, seed=seed, **given)
