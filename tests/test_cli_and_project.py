@@ -145,11 +145,9 @@ def test_arch_cost_json_contract():
     from nasrec_lab.data import PRESET_SCHEMAS
     from nasrec_lab.space import load_architecture
     from nasrec_lab.supernet import cost
-    from tests.conftest import REFERENCE_CONFIGS
+    from tests.conftest import reference_config
 
-    path = REFERENCE_CONFIGS / "criteo_full.json"
-    if not path.exists():
-        pytest.skip("reference configs not present")
+    path = reference_config("criteo_full")
     out = json.loads(run_cli("arch", "cost", str(path), "--dataset", "criteo", "--json").stdout)
     arch, space = load_architecture(path)
     c = cost(arch, PRESET_SCHEMAS["criteo"], space)

@@ -31,19 +31,14 @@ from nasrec_lab.search import RankPoint, pareto_front
 from nasrec_lab.space import FULL, load_architecture, mutate, sample_architecture
 from nasrec_lab.supernet import cost
 from nasrec_lab.training import EvalEvent, Metrics, StepEvent
-from tests.conftest import REFERENCE_CONFIGS, ensure_chromium
-
-NAMES = ["criteo_full", "criteo_small", "avazu_full", "avazu_small", "kdd_full", "kdd_small"]
+from tests.conftest import REFERENCE_NAMES, ensure_chromium, reference_config
 
 
 def _load(name):
-    path = REFERENCE_CONFIGS / f"{name}.json"
-    if not path.exists():
-        pytest.skip("reference configs not present")
-    return load_architecture(path)
+    return load_architecture(reference_config(name))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", REFERENCE_NAMES)
 def test_published_architectures_as_graphs(name):
     arch, space = _load(name)
     schema = PRESET_SCHEMAS[name.split("_")[0]]

@@ -21,16 +21,7 @@ from nasrec_lab.space import (
     to_release_json,
     validate,
 )
-from tests.conftest import REFERENCE_CONFIGS
-
-RELEASE_FILES = ["criteo_full", "criteo_small", "avazu_full", "avazu_small", "kdd_full", "kdd_small"]
-
-
-def release_file(name):
-    path = REFERENCE_CONFIGS / f"{name}.json"
-    if not path.exists():
-        pytest.skip(f"{path} not present")
-    return path
+from tests.conftest import REFERENCE_NAMES, reference_config
 
 
 def test_presets_are_the_papers_spaces():
@@ -99,9 +90,9 @@ def test_preset_sizes_are_exact_integers():
     assert isinstance(FULL.size(), int) and FULL.size() > SMALL.size() > 10**30
 
 
-@pytest.mark.parametrize("name", RELEASE_FILES)
+@pytest.mark.parametrize("name", REFERENCE_NAMES)
 def test_release_files_load_into_the_right_space_and_round_trip(name):
-    path = release_file(name)
+    path = reference_config(name)
     raw = json.loads(path.read_text())
     arch, space, extra = from_release_json(raw)
     assert space is (FULL if name.endswith("full") else SMALL)

@@ -20,7 +20,7 @@ from nasrec_lab.supernet import (
     materialize,
     measure_latency,
 )
-from tests.conftest import REFERENCE_CONFIGS
+from tests.conftest import reference_config
 
 SCHEMA = FeatureSchema(dense=tuple(f"I{i}" for i in range(13)), sparse=tuple(f"C{i}" for i in range(26)),
                        table_sizes=tuple(50 + 7 * i for i in range(26)))
@@ -48,10 +48,7 @@ def supernets():
 
 
 def release(name):
-    path = REFERENCE_CONFIGS / f"{name}.json"
-    if not path.exists():
-        pytest.skip(f"{path} not present")
-    return load_architecture(path)
+    return load_architecture(reference_config(name))
 
 
 @pytest.mark.parametrize("space_name", ["full", "small"])
