@@ -48,19 +48,20 @@ class Throttle:
         self.flushes += 1
         self.flush_fn()
 
+    def _drop_timer(self) -> None:  # caller holds the lock
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def flush_now(self) -> None:
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._drop_timer()
             self._last = self.clock()
         self._run()
 
     def cancel(self) -> None:
         with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
+            self._drop_timer()
 
 
 class Panel:
