@@ -7,7 +7,6 @@ JSON object with ``samples_per_s``, ``reference_samples_per_s`` and ``speedup``.
 from __future__ import annotations
 
 import functools
-import glob
 import sys
 import time
 from pathlib import Path
@@ -97,7 +96,7 @@ def bench_supernet(space: str = "full", steps: int = 20, batch_size: int = 512, 
                    inference_batch: int = 4096, reference_steps: int | None = None,
                    device: str = "cpu") -> dict[str, Any]:
     from benchmarks.masked_reference import MaskedSuperNet
-    from nasrec_lab.space import PathSampler, get_space, load_architecture
+    from nasrec_lab.space import PUBLISHED, PathSampler, get_space, load_architecture
     from nasrec_lab.supernet import SuperNet, materialize
 
     dev = torch.device(device)
@@ -130,8 +129,7 @@ def bench_supernet(space: str = "full", steps: int = 20, batch_size: int = 512, 
             result[f"{sp}_speedup"] = ours_sps / ref_sps
 
     # Inference of the published architectures: materialized model against the supernet path.
-    here = Path(__file__).resolve().parents[1]
-    files = sorted(glob.glob(str(here.parent / "shared" / "reference" / "nasrec_best_configs" / "*.json")))
+    files = list(PUBLISHED)
     infer = {}
     batch = random_batch(schema, inference_batch, 123).to(dev)
     for f in files:
@@ -143,7 +141,7 @@ def bench_supernet(space: str = "full", steps: int = 20, batch_size: int = 512, 
             sub.eval()
             t_net, t_sub = _paired_median_times(functools.partial(net, batch, arch), functools.partial(sub, batch),
                                                 dev)
-        name = Path(f).stem
+        name = f
         infer[name] = {"materialized_samples_per_s": inference_batch / t_sub,
                        "supernet_path_samples_per_s": inference_batch / t_net, "ratio": t_net / t_sub}
         table.append({"measure": f"inference samples/s {name} (batch {inference_batch})",
@@ -161,7 +159,7 @@ def bench_supernet(space: str = "full", steps: int = 20, batch_size: int = 512, 
         label = f"peak GPU memory MiB, supernet training ({space})"
     else:
         peak, _ = child_peak_rss_mb(_MEMORY_CHILD.format(rows=table_rows, space=space, steps=5),
-                                    env={"PYTHONPATH": str(here)})
+                                    env={"PYTHONPATH": str(Path(__file__).resolve().parents[1])})
         label = f"peak RSS MiB, supernet training ({space})"
     result["peak_memory_mb_training"] = peak
     table.append({"measure": label, "nasrec-lab": peak, "reference": None, "ratio": None})

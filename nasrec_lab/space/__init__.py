@@ -9,6 +9,7 @@ from ._arch import (
     to_release_json,
     validate,
 )
+from ._published import PUBLISHED, PUBLISHED_DIR, PublishedArchitecture, published_path
 from ._sampling import (
     MUTATIONS,
     STRATEGIES,
@@ -26,11 +27,14 @@ __all__ = [
     "MUTATIONS",
     "OPERATOR_KINDS",
     "PRESETS",
+    "PUBLISHED",
+    "PUBLISHED_DIR",
     "SMALL",
     "STRATEGIES",
     "Architecture",
     "Block",
     "PathSampler",
+    "PublishedArchitecture",
     "SearchSpace",
     "WarmupSchedule",
     "from_release_json",
@@ -38,6 +42,7 @@ __all__ = [
     "get_space",
     "load_architecture",
     "mutate",
+    "published_path",
     "sample_architecture",
     "to_release_json",
     "validate",

@@ -290,14 +290,24 @@ def to_release_json(arch: Architecture, space: SearchSpace | str, **extra: Any) 
 
 
 def load_architecture(path) -> tuple[Architecture, SearchSpace | None]:
-    """Read an architecture file in either format; the space is known for release files."""
+    """Read an architecture file in either format, or a published one by name.
+
+    The space is known for release files, published names and nasrec-lab files that carry ``"space"``.
+
+    >>> arch, space = load_architecture("criteo_full")   # shipped with the package
+    """
     from pathlib import Path
 
+    from ._published import PUBLISHED, published_path
+
     p = Path(path)
+    if str(path) in PUBLISHED and not p.exists():
+        p = published_path(str(path))
     try:
         d = json.loads(p.read_text())
     except OSError as exc:
-        raise FileNotFoundError(f"{p}: cannot read architecture file ({exc.strerror})") from exc
+        raise FileNotFoundError(f"{p}: cannot read architecture file ({exc.strerror}); published names: "
+                                f"{', '.join(PUBLISHED)}") from exc
     except json.JSONDecodeError as exc:
         raise ValueError(f"{p}: not valid JSON ({exc})") from exc
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from tests.conftest import REAL, REFERENCE_CONFIGS, ensure_chromium
+from tests.conftest import REAL, ensure_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -22,14 +22,14 @@ CRITEO = REAL / "criteo" / "criteo_dac_train_first10k.txt"
 TINY = {
     "01_quickstart": {**TINY_SYNTH, "supernet_steps": 4, "budget": 4, "finetune_steps": 2, "eval_batches": 1,
                       "eval_batch_size": 512, "space": "small"},
-    "02_search_space": {"reference_dir": str(REFERENCE_CONFIGS)},
+    "02_search_space": {},
     "03_rank_correlation": {**TINY_SYNTH, "refs": 4, "ground_truth_steps": 5, "supernet_steps": 6, "track_every": 3,
                             "finetune_steps": 2, "samplers": ["single-path", "default"]},
     "04_evolution_pareto": {**TINY_SYNTH, "supernet_steps": 4, "budget": 6, "finetune_steps": 2, "eval_batches": 1,
                             "eval_batch_size": 512, "space": "small", "max_mflops": 1.5},
     "05_real_data": {"raw_files": [str(CRITEO)], "supernet_steps": 4, "budget": 3, "finetune_steps": 2,
                      "threads": 1},
-    "06_reproduce_paper": {"raw_files": [str(CRITEO)], "reference_dir": str(REFERENCE_CONFIGS), "max_steps": 3,
+    "06_reproduce_paper": {"raw_files": [str(CRITEO)], "max_steps": 3,
                            "threads": 1},
     "07_dashboard": {**TINY_SYNTH, "space": "small"},
 }
@@ -49,7 +49,7 @@ def test_notebook_runs_top_to_bottom(path, tmp_path):
     import papermill as pm
 
     params = TINY[path.stem]
-    if ("raw_files" in params and not CRITEO.exists()) or ("reference_dir" in params and not REFERENCE_CONFIGS.exists()):
+    if "raw_files" in params and not CRITEO.exists():
         pytest.skip("shared samples not present")
     pm.execute_notebook(str(path), str(tmp_path / path.name), parameters={**params, "data_dir": str(tmp_path / "data"),
                         "out": str(tmp_path)} if "rows" in params else {**params, "out": str(tmp_path)},
