@@ -1,13 +1,19 @@
 """Sampling architectures and supernet paths, and mutating them (no torch).
 
-Strategies (NASREC.md, "Weight sharing and sampling"):
+Strategies (NASREC.md, "Weight sharing and sampling"), with the release's counting rules:
 
 * ``single-path``: one input per connection, one dense and one sparse operator;
-* ``any-path``: 1..max_inputs inputs (uniform) and any non-empty set of operators;
-  ``any-path-binomial``: the input count is ``1 + Binomial(min(n-1, max_inputs-1), 0.5)``;
+* ``any-path`` (the release's ``anypath_choice="uniform"``): the number of dense inputs, of
+  sparse inputs, of dense operators and of sparse operators is each uniform in
+  ``1..min(n, 4)`` (``n`` the number to choose from), drawn without replacement;
+* ``any-path-binomial`` (the release's ``"binomial-0.5"``): the same four counts are
+  ``1 + Binomial(min(n-1, 3), 0.5)``;
 * ``default`` (single-operator any-connection): macro as any-path-binomial, micro single-path;
 * ``full-path``: every earlier output feeds every input, all operators, maximum widths,
   both interaction modules.
+
+Widths and interaction flags are uniform in every strategy but full-path; left and right
+are one uniform index each.
 """
 
 from __future__ import annotations
@@ -21,6 +27,15 @@ from ._arch import Architecture, Block, validate
 from ._space import BINARY_DENSE_OPS, INTERACTIONS, SearchSpace, get_space
 
 STRATEGIES = ("single-path", "any-path", "any-path-binomial", "default", "full-path")
+# How each strategy counts (macro: inputs per connection set; micro: operators per kind).
+COUNT_RULES: dict[str, tuple[str, str]] = {
+    "single-path": ("single", "single"),
+    "any-path": ("uniform", "uniform"),
+    "any-path-binomial": ("binomial", "binomial"),
+    "default": ("binomial", "single"),
+}
+# The release caps the operator count with the same helper (max_items=4) as the input count.
+MAX_OPERATORS = 4
 
 
 def _input_set(rng: np.random.Generator, n: int, count: int) -> tuple[int, ...]:
@@ -35,13 +50,11 @@ def _count(rng: np.random.Generator, n: int, cap: int, how: str) -> int:
     return 1 + int(rng.binomial(min(n - 1, cap - 1), 0.5))
 
 
-def _ops(rng: np.random.Generator, ops: tuple[str, ...], many: bool) -> tuple[str, ...]:
-    if not many:
+def _ops(rng: np.random.Generator, ops: tuple[str, ...], how: str) -> tuple[str, ...]:
+    if how == "single":
         return (ops[int(rng.integers(len(ops)))],)
-    while True:
-        chosen = tuple(op for op in ops if rng.random() < 0.5)
-        if chosen:
-            return chosen
+    chosen = rng.choice(len(ops), size=_count(rng, len(ops), MAX_OPERATORS, how), replace=False)
+    return tuple(ops[j] for j in sorted(int(j) for j in chosen))
 
 
 def sample_block(space: SearchSpace, i: int, rng: np.random.Generator, strategy: str,
@@ -51,7 +64,7 @@ def sample_block(space: SearchSpace, i: int, rng: np.random.Generator, strategy:
         dense_in = sparse_in = tuple(range(n))
         left, right = int(rng.integers(n)), int(rng.integers(n))
     else:
-        how = {"single-path": "single", "any-path": "uniform"}.get(strategy, "binomial")
+        how = COUNT_RULES[strategy][0]
         dense_in = _input_set(rng, n, _count(rng, n, space.max_inputs, how))
         sparse_in = _input_set(rng, n, _count(rng, n, space.max_inputs, how))
         left, right = int(rng.integers(n)), int(rng.integers(n))
@@ -59,15 +72,15 @@ def sample_block(space: SearchSpace, i: int, rng: np.random.Generator, strategy:
         return Block(dense_in, sparse_in, left, right, space.dense_ops, space.sparse_ops, space.max_dense_width,
                      space.max_sparse_width, "dense_sparse_interact" in space.interactions,
                      "deep_fm" in space.interactions)
-    many = strategy == "any-path"
+    micro = COUNT_RULES[strategy][1]
     flags = {f: (f in space.interactions and bool(rng.integers(2))) for f in INTERACTIONS}
     return Block(
         dense_in=dense_in,
         sparse_in=sparse_in,
         left=left,
         right=right,
-        dense_ops=_ops(rng, space.dense_ops, many),
-        sparse_ops=_ops(rng, space.sparse_ops, many),
+        dense_ops=_ops(rng, space.dense_ops, micro),
+        sparse_ops=_ops(rng, space.sparse_ops, micro),
         dense_width=int(space.dense_widths[int(rng.integers(len(space.dense_widths)))]),
         sparse_width=int(space.sparse_widths[int(rng.integers(len(space.sparse_widths)))]),
         **flags,
