@@ -47,9 +47,20 @@ def execute_notebook(notebook: str | os.PathLike, output: str | os.PathLike, par
                         progress_bar=progress, kernel_name="python3", execution_timeout=timeout)
 
 
+def script_json(obj: Any) -> str:
+    """JSON that is safe inside an HTML ``<script>`` element.
+
+    A string holding ``</script>`` would end the element and ``<!--`` would change how the
+    browser finds its end, so ``<``, ``>`` and ``&`` are written as ``\\u003c`` etc.: the same
+    JSON value, no markup. (``json.dumps`` already escapes U+2028/U+2029.)
+    """
+    text = json.dumps(obj)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def _figure_html(fig_json: dict[str, Any], div_id: str) -> str:
-    data = json.dumps(fig_json.get("data", []))
-    layout = json.dumps(fig_json.get("layout", {}))
+    data = script_json(fig_json.get("data", []))
+    layout = script_json(fig_json.get("layout", {}))
     return (f'<div id="{div_id}" class="nasrec-figure" style="width:100%;min-height:360px"></div>'
             f'<script>Plotly.newPlot("{div_id}", {data}, {layout}, {{"responsive": true}});</script>')
 
@@ -140,9 +151,9 @@ def report(notebook: str | os.PathLike, output: str | os.PathLike, parameters: d
     notebook, output = Path(notebook), Path(output)
     if not notebook.is_file():
         raise FileNotFoundError(f"{notebook}: no such notebook")
+    executed = executed_notebook_path(notebook, output)
     parameters = dict(parameters or {})
     output.parent.mkdir(parents=True, exist_ok=True)
-    executed = output.with_suffix(".ipynb")
     t0 = time.perf_counter()
     execute_notebook(notebook, executed, parameters, cwd=cwd or output.parent, progress=progress)
     wall = time.perf_counter() - t0
@@ -156,6 +167,30 @@ def report(notebook: str | os.PathLike, output: str | os.PathLike, parameters: d
     if not keep_notebook:
         executed.unlink()
     return output
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def executed_notebook_path(notebook: Path, output: Path) -> Path:
+    """Where the executed copy of ``notebook`` goes: ``<output stem>.ipynb`` beside the report,
+    or ``<output stem>.executed.ipynb`` when that name is the source notebook itself.
+
+    The source notebook is never written: ``-o`` equal to it is refused.
+    """
+    if output.is_dir():
+        raise ValueError(f"{output}: is a folder; -o names the report file (REPORT.html)")
+    if _same_file(output, notebook):
+        raise ValueError(f"{output}: is the notebook being run; the report would replace it (choose another -o)")
+    if output.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"{output}: the report is HTML; name it REPORT.html")
+    executed = output.with_suffix(".ipynb")
+    if _same_file(executed, notebook):
+        executed = output.with_suffix(".executed.ipynb")
+    return executed
 
 
 def notebooks_dir() -> Path:

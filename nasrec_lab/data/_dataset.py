@@ -137,6 +137,14 @@ class CTRDataset:
 
         return BatchLoader(self.split(split), batch_size, **kwargs)
 
+    def fingerprint(self) -> str:
+        """SHA-256 of the manifest without its creation time: the same data gives the same value,
+        so a checkpoint or a search can tell whether it is resumed on the data it started with."""
+        import hashlib
+
+        content = {k: v for k, v in self.manifest.items() if k != "created"}
+        return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
+
     def oracle_logloss(self, split: str) -> float | None:
         return self.manifest["splits"].get(split, {}).get("oracle_logloss")
 
@@ -155,6 +163,31 @@ class CTRDataset:
         if m.get("bad_rows"):
             lines.append(f"  bad rows skipped: {m['bad_rows']}")
         return "\n".join(lines)
+
+
+_SPLIT_FILES = {"dense.npy", "sparse.npy", "label.npy", "prob.npy"}
+
+
+def not_a_dataset_reason(path: str | os.PathLike) -> str | None:
+    """``None`` when ``path`` is a data set folder this project wrote (and holds nothing else),
+    else why not: ``--overwrite`` deletes only such folders."""
+    path = Path(path)
+    mpath = path / MANIFEST
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (OSError, ValueError):
+        return f"it holds no readable {MANIFEST} of a nasrec-lab data set"
+    if not isinstance(manifest, dict) or "nasrec_lab_version" not in manifest or "format_version" not in manifest:
+        return f"its {MANIFEST} was not written by nasrec-lab"
+    for entry in sorted(path.iterdir()):
+        if entry.name == MANIFEST:
+            continue
+        if entry.name not in SPLIT_NAMES or entry.is_symlink() or not entry.is_dir():
+            return f"it holds {entry.name!r}, which nasrec-lab did not write (move it away first)"
+        for f in sorted(entry.iterdir()):
+            if f.name not in _SPLIT_FILES or f.is_symlink() or not f.is_file():
+                return f"it holds {entry.name}/{f.name}, which nasrec-lab did not write (move it away first)"
+    return None
 
 
 class SplitWriter:

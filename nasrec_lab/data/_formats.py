@@ -16,6 +16,12 @@ from ._schema import (
 )
 
 
+def check_delimiter(delimiter: str, where: str = "") -> None:
+    if len(delimiter) != 1 or delimiter in ('"', "\n", "\r"):
+        raise ValueError(f"{where}the delimiter must be one character other than a quote or a newline, got "
+                         f"{delimiter!r} (a TAB from a shell: --delimiter $'\\t')")
+
+
 @dataclass(frozen=True)
 class RawFormat:
     """How one raw file is laid out.
@@ -37,6 +43,15 @@ class RawFormat:
     quoted: bool = False
 
     def __post_init__(self) -> None:
+        check_delimiter(self.delimiter, f"format {self.name!r}: ")
+        features = (*self.dense, *self.sparse)
+        if self.label in features:
+            kind = "dense" if self.label in self.dense else "sparse"
+            raise ValueError(f"format {self.name!r}: the label {self.label!r} is also listed as a {kind} feature "
+                             "(the model would see the answer)")
+        repeated = sorted({c for c in features if features.count(c) > 1})
+        if repeated:
+            raise ValueError(f"format {self.name!r}: column(s) {repeated} listed more than once among the features")
         missing = [c for c in (self.label, *self.dense, *self.sparse) if c not in self.columns]
         # KDD's Gender/Age come from the user-profile join, not from training.txt.
         missing = [c for c in missing if c not in ("Gender", "Age", "virtual")]

@@ -8,6 +8,8 @@ mapping is fixed. Pass 2 streams the temporary files into the per-split arrays.
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import datetime as _dt
 import hashlib
 import os
@@ -22,13 +24,15 @@ import numpy as np
 import pandas as pd
 
 from .._atomic import atomic_directory, atomic_write_json
-from ._dataset import MANIFEST, MANIFEST_VERSION, CTRDataset, SplitWriter
+from ._dataset import MANIFEST, MANIFEST_VERSION, CTRDataset, SplitWriter, not_a_dataset_reason
 from ._errors import DataFormatError
-from ._formats import AVAZU, CRITEO, KDD, RawFormat
+from ._formats import AVAZU, CRITEO, KDD, RawFormat, check_delimiter
 from ._readers import (
     DEFAULT_BLOCK_BYTES,
+    UTF8_BOM,
     BlockParser,
     ParsedBlock,
+    check_input_file,
     column_pool,
     file_sha256,
     iter_line_blocks,
@@ -165,22 +169,46 @@ def _iter_source_blocks(
     if path.suffix == ".parquet":
         yield from iter_parquet_blocks(path, fmt)
         return
-    parser = BlockParser(fmt, str(path), on_bad_rows=options.on_bad_rows, user_profile=profile)
-    header = fmt.delimiter.join(fmt.columns)
+    parser = None
     line = 1
     for i, block in enumerate(iter_line_blocks(path, options.block_bytes)):
         if sha is not None:
             sha.update(block)
         if i == 0:
+            block = block.removeprefix(UTF8_BOM)
             head, _, rest = block.partition(b"\n")
-            head_text = head.decode("utf-8", errors="replace").rstrip("\r")
-            if fmt.header == "required" or (fmt.header == "auto" and head_text.replace('"', "") == header):
+            file_fmt, is_header = _file_format(fmt, head.decode("utf-8", errors="replace").rstrip("\r"), path)
+            parser = BlockParser(file_fmt, str(path), on_bad_rows=options.on_bad_rows, user_profile=profile)
+            if is_header:
                 block, line = rest, line + 1
                 if not block:
                     continue
         parsed = parser.parse(block, line)
         line += parsed.lines
         yield parsed
+
+
+def _file_format(fmt: RawFormat, head: str, path: Path) -> tuple[RawFormat, bool]:
+    """The format to read one file with, and whether its first line is a header.
+
+    Every file's header is read, not skipped: columns are taken by name, so a file with
+    another column order is read right; one without a column the first file has is refused.
+    """
+    if fmt.header == "none":
+        return fmt, False
+    fields = tuple(f.strip() for f in next(csv.reader([head], delimiter=fmt.delimiter), []))
+    if fields == fmt.columns:
+        return fmt, True
+    if fmt.header == "auto" and set(fields) != set(fmt.columns):
+        return fmt, False  # no header line: the first line is data
+    repeated = sorted({c for c in fields if fields.count(c) > 1})
+    if repeated:
+        raise DataFormatError(str(path), f"the header repeats column(s) {repeated}", line=1, text=head[:200])
+    missing = [c for c in (fmt.label, *fmt.dense, *fmt.sparse) if c in fmt.columns and c not in fields]
+    if missing:
+        raise DataFormatError(str(path), f"the header lacks column(s) {missing}; expected the columns "
+                                         f"{list(fmt.columns)} (in any order)", line=1, text=head[:200])
+    return dataclasses.replace(fmt, columns=fields), True
 
 
 def _prefetched(blocks: Iterable[ParsedBlock]) -> Iterator[ParsedBlock]:
@@ -241,10 +269,8 @@ def preprocess(
     if not paths:
         raise ValueError("no input files given")
     for p in paths:
-        if not p.is_file():
-            raise DataFormatError(str(p), "no such file")
-        if p.stat().st_size == 0:
-            raise DataFormatError(str(p), "the file is empty")
+        check_input_file(p)
+    _refuse_inputs_inside(out, [*paths, *([Path(user_profile)] if user_profile is not None else [])])
     profile = None
     if fmt.name == "kdd":
         if user_profile is None:
@@ -255,7 +281,7 @@ def preprocess(
         profile = load_user_profile(user_profile)
 
     caps = [min(options.table_cap, _FORMAT_TABLE_CAPS.get(fmt.name, {}).get(c, options.table_cap)) for c in fmt.sparse]
-    with atomic_directory(out, overwrite=overwrite) as tmp:
+    with atomic_directory(out, overwrite=overwrite, owned=not_a_dataset_reason) as tmp:
         sink = _RawSink(tmp / "_raw", len(fmt.sparse))
         sources = []
         try:
@@ -325,6 +351,14 @@ def preprocess(
     return CTRDataset(out)
 
 
+def _refuse_inputs_inside(out: str | os.PathLike, inputs: Sequence[Path]) -> None:
+    # Writing a data set replaces its folder: an input inside it would be deleted with it.
+    out_dir = Path(out).resolve()
+    for p in inputs:
+        if out_dir in Path(p).resolve().parents:
+            raise ValueError(f"{p}: an input file inside the output folder {out}; choose an --out outside it")
+
+
 def _manifest(
     *, kind: str, schema: FeatureSchema, splits: dict, sources: list, preprocessing: dict, extra: dict | None = None
 ) -> dict[str, Any]:
@@ -353,7 +387,6 @@ def _is_compressed(path: Path) -> bool:
 
 def csv_columns(path: str | os.PathLike, delimiter: str = ",") -> tuple[str, ...]:
     """Column names from a delimited file's header line."""
-    import csv
-
+    check_delimiter(delimiter)
     text = read_header(Path(path))
-    return tuple(next(csv.reader([text], delimiter=delimiter)))
+    return tuple(f.strip() for f in next(csv.reader([text], delimiter=delimiter), []))

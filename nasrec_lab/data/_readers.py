@@ -11,8 +11,10 @@ import csv
 import gzip
 import hashlib
 import io
+import math
 import os
 import re
+import stat
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ._errors import DataFormatError
@@ -31,6 +34,28 @@ DEFAULT_BLOCK_BYTES = 32 << 20
 _NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
 # Sparse values hash to uint64; 0 is reserved for "missing".
 MISSING_HASH = np.uint64(0)
+UTF8_BOM = b"\xef\xbb\xbf"
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"))
+
+
+def check_input_file(path: str | os.PathLike) -> None:
+    """Refuse, naming what it is, anything but a non-empty regular file (before opening it:
+    opening a FIFO would block until something writes to it)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise DataFormatError(str(path), "no such file") from None
+    except OSError as exc:
+        raise DataFormatError(str(path), f"cannot read file: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise DataFormatError(str(path), "is a directory; expected a data file (give the files inside it)")
+    for test, kind in _FILE_KINDS:
+        if test(st.st_mode):
+            raise DataFormatError(str(path), f"is {kind}, not a regular file; save the stream to a file first "
+                                             "(it is read twice: rows, then its checksum)")
+    if st.st_size == 0:
+        raise DataFormatError(str(path), "the file is empty")
 
 
 @dataclass
@@ -122,6 +147,7 @@ class BlockParser:
         self.on_bad_rows = on_bad_rows
         self.user_profile = user_profile
         self._col_index = {c: i for i, c in enumerate(fmt.columns)}
+        self._dense_read = [c for c in fmt.dense if c in self._col_index]
         # Categorical columns are dictionary-encoded by the parser itself (cheaper than after).
         types: dict[str, pa.DataType] = {c: pa.dictionary(pa.int32(), pa.string()) for c in fmt.columns}
         for c in fmt.dense:
@@ -148,12 +174,29 @@ class BlockParser:
 
     # -- fast path ------------------------------------------------------------------
     def _read_fast(self, block: bytes) -> pa.Table:
-        return pacsv.read_csv(
+        try:
+            return self._read_csv(block, self._read_options)
+        except pa.ArrowInvalid as exc:
+            if "straddling" not in str(exc):
+                raise
+        # A row longer than arrow's parse block (1 MB): parse the block as one piece.
+        opts = pacsv.ReadOptions(column_names=self._read_options.column_names, use_threads=True,
+                                 block_size=len(block) + 1)
+        return self._read_csv(block, opts)
+
+    def _read_csv(self, block: bytes, read_options: pacsv.ReadOptions) -> pa.Table:
+        table = pacsv.read_csv(
             pa.BufferReader(block),
-            read_options=self._read_options,
+            read_options=read_options,
             parse_options=self._parse_options,
             convert_options=self._convert_options,
         )
+        for c in self._dense_read:
+            col = table.column(c)
+            # "nan" / "inf" parse as floats; they are bad rows, named by the line-by-line path.
+            if col.length() - col.null_count and not pc.all(pc.is_finite(col)).as_py():
+                raise _LabelError
+        return table
 
     def parse(self, block: bytes, first_line: int) -> ParsedBlock:
         bad = 0
@@ -232,10 +275,17 @@ class BlockParser:
         raw_lines = block.splitlines(keepends=True)
         for offset, raw in enumerate(raw_lines):
             line_no = first_line + offset
-            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            problem = None
+            try:
+                text = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as exc:
+                text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                problem = DataFormatError(
+                    self.path, f"invalid UTF-8: byte {raw[exc.start]:#04x} at column {exc.start + 1}",
+                    line=line_no, text=text[:120])
             if not text.strip():
                 continue
-            problem = self._row_problem(text, line_no)
+            problem = problem or self._row_problem(text, line_no)
             if problem is None:
                 good.append(raw)
                 continue
@@ -246,7 +296,9 @@ class BlockParser:
 
     def _row_problem(self, text: str, line_no: int) -> DataFormatError | None:
         fmt = self.fmt
-        if fmt.quoted:
+        if fmt.quoted and '"' in text:
+            # csv's default field limit (128 KB) is below rows arrow reads fine
+            csv.field_size_limit(max(csv.field_size_limit(), 1 << 30))
             fields = next(csv.reader(io.StringIO(text), delimiter=fmt.delimiter))
         else:
             fields = text.split(fmt.delimiter)
@@ -266,8 +318,9 @@ class BlockParser:
             if c not in self._col_index:
                 continue
             v = fields[self._col_index[c]]
-            if v != "" and not _NUMBER.match(v):
-                return DataFormatError(self.path, "expected a number or an empty field", line=line_no, field=c, text=v)
+            if v != "" and not (_NUMBER.match(v) and math.isfinite(float(v))):
+                return DataFormatError(self.path, "expected a number or an empty field (finite: not nan or inf)", line=line_no, field=c,
+                                       text=v)
         return None
 
 
@@ -316,6 +369,7 @@ def hash_column(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray
 def load_user_profile(path: str | os.PathLike) -> pd.DataFrame:
     """KDD Cup 2012 ``userid_profile.txt``: TAB-separated UserID, Gender, Age; indexed by UserID."""
     path = Path(path)
+    check_input_file(path)
     try:
         df = pd.read_csv(path, sep="\t", header=None, names=["UserID", "Gender", "Age"], dtype=str)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -355,7 +409,14 @@ def iter_parquet_blocks(
             arr = batch.column(c)
             if not (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
                 raise DataFormatError(str(path), f"expected a numeric column, found type {arr.type}", field=c)
-            dense[:, j] = transform_dense(arr.to_numpy(zero_copy_only=False).astype(np.float64))
+            values = arr.to_numpy(zero_copy_only=False).astype(np.float64)
+            # NaN is how pandas writes a missing float; an infinity is a value we cannot use.
+            inf = np.flatnonzero(np.isinf(values))
+            if inf.size:
+                i = int(inf[0])
+                raise DataFormatError(str(path), "expected a finite number or a missing value", line=row + i, field=c,
+                                      text=str(values[i]))
+            dense[:, j] = transform_dense(values)
         sparse = np.empty((n, len(fmt.sparse)), np.uint64)
         stats = []
         for j, c in enumerate(fmt.sparse):
@@ -366,8 +427,9 @@ def iter_parquet_blocks(
 
 
 def read_header(path: Path) -> str:
-    """The first line of a delimited file, for formats whose header names the columns."""
+    """The first line of a delimited file (without a UTF-8 BOM), for formats whose header names the columns."""
+    check_input_file(path)
     for block in iter_line_blocks(path, 1 << 16):
-        first = block.split(b"\n", 1)[0].decode("utf-8", errors="replace").rstrip("\r")
+        first = block.split(b"\n", 1)[0].removeprefix(UTF8_BOM).decode("utf-8", errors="replace").rstrip("\r")
         return first
     raise DataFormatError(str(path), "the file is empty")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .._atomic import atomic_directory, atomic_write_json
-from ._dataset import MANIFEST, CTRDataset, SplitWriter
+from ._dataset import MANIFEST, CTRDataset, SplitWriter, not_a_dataset_reason
 from ._preprocess import _manifest
 from ._readers import transform_dense
 from ._schema import FeatureSchema
@@ -188,7 +188,7 @@ def synthesize(
         raise ValueError(f"rows must be between 1,000 and 50,000,000, got {rows}")
     spec = spec or SyntheticSpec()
     model = ClickModel(spec, seed)
-    with atomic_directory(out, overwrite=overwrite) as tmp:
+    with atomic_directory(out, overwrite=overwrite, owned=not_a_dataset_reason) as tmp:
         # Pass 1: labels only, for the stratified split (1 byte a row).
         labels = np.concatenate([c["label"] for c in _labels_only(model, rows)])
         assignment = assign_splits(labels, split, split_seed)

@@ -7,7 +7,9 @@ thread count, per-candidate seeds), so the search history is the same whatever t
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
+import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -88,6 +90,32 @@ class ProcessPoolBackend:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+@contextlib.contextmanager
+def ray_on_loopback() -> Iterator[None]:
+    """Make a local Ray started inside this block listen on 127.0.0.1 only.
+
+    Ray's GCS and raylet listen on 127.0.0.1 only when the node address is exactly
+    ``127.0.0.1``, but ``ray.init`` replaces a loopback node address by the machine's network
+    address unless Ray is in its single-machine mode (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``,
+    read by this process's Ray and, through the environment, by the processes it starts).
+    A cluster joined with an address is left as its operator set it up.
+    """
+    from ray._private import ray_constants
+
+    key = ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR
+    saved_env, saved_flag = os.environ.get(key), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[key] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = saved_env
+
+
 class RayBackend:
     """Ray actors, one scorer each: ``address=None`` starts a local Ray; an address joins a cluster."""
 
@@ -102,8 +130,10 @@ class RayBackend:
             kwargs = dict(include_dashboard=False, log_to_driver=False, **init_kwargs)
             if address is None:
                 kwargs.setdefault("num_cpus", workers)
-            # Workers must import this package: ship the working directory's modules when local.
-            ray.init(address=address, **kwargs)
+                with ray_on_loopback():
+                    ray.init(**kwargs)
+            else:
+                ray.init(address=address, **kwargs)
             self._started = True
 
         @ray.remote(num_cpus=1)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..data import CTRDataset
+from ..data._readers import file_sha256
 from ..space import Architecture, full_path
 from ..supernet import cost
 from ._backends import ScorerSpec, make_backend
@@ -66,12 +67,16 @@ class SearchRunner:
                  scorer=None) -> None:
         self.store, self.name, self.searcher, self.spec = store, name, searcher, spec
         self.budget, self.seed = int(budget), int(seed)
+        if self.budget < 1:
+            raise ValueError(f"the budget must be at least 1 candidate, got {budget}")
         self.callbacks = list(callbacks)
         self.objective: Objective = searcher.objective
         self.data = CTRDataset(spec.data)
         self.reference = hypervolume_reference(self.data, searcher.space)
         config = {"searcher": searcher.name, "seed": self.seed, "objective": self.objective.to_json(),
                   "scoring": spec.scoring.to_json(), "supernet": spec.supernet, "data": str(spec.data),
+                  # the file's content, not its name: a supernet retrained in place is another supernet
+                  "supernet_sha256": file_sha256(spec.supernet) if spec.supernet else None,
                   "searcher_config": {k: v for k, v in searcher.state_dict().get("config", {}).items()}}
         self.search_id = store.create_search(name, searcher.space.to_json(), config, load_if_exists=resume)
         self.backend_name, self.workers, self.address, self.scorer = backend, workers, address, scorer
@@ -85,6 +90,10 @@ class SearchRunner:
                                extra={})
 
     def run(self) -> SearchResult:
+        with self.store.search_lock(self.search_id, self.name):
+            return self._run()
+
+    def _run(self) -> SearchResult:
         store, searcher = self.store, self.searcher
         state = store.load_state(self.search_id)
         pending: list[Request] = []

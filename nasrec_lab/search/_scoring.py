@@ -43,6 +43,11 @@ class ScoringConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("finetune", "inherit", "scratch"):
             raise ValueError(f"scoring mode must be finetune|inherit|scratch, got {self.mode!r}")
+        if self.eval_batches is not None and self.eval_batches < 1:
+            raise ValueError(f"eval_batches (--eval-batches) must be at least 1, got {self.eval_batches}")
+        for key in ("eval_batch_size", "finetune_batch", "scratch_batch", "threads"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -20,6 +20,10 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 2
+# (store file, search id) of the searches this process runs (POSIX locks do not exclude the owner)
+_HELD: set[tuple[str, int]] = set()
+# Settings added after stores were written: a stored search without them is not refused for it.
+_LATER_SETTINGS = ("supernet_sha256",)
 
 _SCHEMA_V1 = """
 CREATE TABLE searches (
@@ -114,17 +118,57 @@ class SearchStore:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists() and not self.path.is_file():
+            raise ValueError(f"{self.path}: is not a file; --store names an SQLite file")
+        if self.path.is_file() and self.path.stat().st_size == 0:
+            # SQLite would take an empty file for a new store and start over in it silently;
+            # a store that was ever written is never empty, so this one lost its contents.
+            raise ValueError(f"{self.path}: the file is empty (0 bytes), not a search store: its contents were "
+                             "lost; restore it, or delete it to start a new store")
         try:
             self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
+            problems = [r[0] for r in self._conn.execute("PRAGMA quick_check(3)")]
+            if problems != ["ok"]:
+                raise ValueError(f"{self.path}: the search store is damaged (SQLite quick_check: "
+                                 f"{'; '.join(problems)}); restore it from a copy")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise ValueError(f"{self.path}: not a usable search store ({exc})") from exc
 
     def close(self) -> None:
         self._conn.close()
+
+    @contextmanager
+    def search_lock(self, search_id: int, name: str) -> Iterator[None]:
+        """Run one search of this store in one runner at a time: a second ``--resume`` of the same
+        search (another process, or this one) is refused instead of racing on its candidates.
+
+        A POSIX lock on byte ``search_id`` of a sidecar file; the system drops it when the
+        process dies, so a killed run never leaves a stale lock.
+        """
+        import fcntl
+
+        key = (str(self.path.resolve()), search_id)
+        if key in _HELD:
+            raise ValueError(f"{self.path}: search {name!r} is already running in this process")
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, search_id)
+            except OSError:
+                raise ValueError(f"{self.path}: search {name!r} is being run by another process; wait for it "
+                                 "to finish (or stop it) before resuming") from None
+            _HELD.add(key)
+            try:
+                yield
+            finally:
+                _HELD.discard(key)
+        finally:
+            os.close(fd)  # releases the lock
 
     def __enter__(self) -> SearchStore:
         return self
@@ -174,15 +218,27 @@ class SearchStore:
             if not load_if_exists:
                 raise ValueError(f"{self.path}: a search named {name!r} exists (resume it, or pick another name)")
             stored = json.loads(row[1])
-            if stored != json.loads(json.dumps(config)):
-                diff = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
+            config = json.loads(json.dumps(config))
+            diff = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k)
+                          and not (k in _LATER_SETTINGS and k not in stored))
+            if "supernet_sha256" in diff:
+                raise ValueError(f"{self.path}: search {name!r} was scored with another supernet: "
+                                 f"{config.get('supernet')} changed since the search started (SHA-256 "
+                                 f"{str(stored.get('supernet_sha256'))[:12]}..., now "
+                                 f"{str(config.get('supernet_sha256'))[:12]}...); its scores would mix two "
+                                 "supernets: start a new search (--name)")
+            if diff:
                 raise ValueError(f"{self.path}: search {name!r} was started with other settings: {diff}")
             return int(row[0])
-        with self._tx() as c:
-            cur = c.execute("INSERT INTO searches(name, space_json, config_json, created) VALUES (?, ?, ?, ?)",
-                            (name, json.dumps(space_json, sort_keys=True), json.dumps(config, sort_keys=True),
-                             time.time()))
-            return int(cur.lastrowid)
+        try:
+            with self._tx() as c:
+                cur = c.execute("INSERT INTO searches(name, space_json, config_json, created) VALUES (?, ?, ?, ?)",
+                                (name, json.dumps(space_json, sort_keys=True), json.dumps(config, sort_keys=True),
+                                 time.time()))
+                return int(cur.lastrowid)
+        except sqlite3.IntegrityError:
+            # another process created it between our look and our insert
+            return self.create_search(name, space_json, config, load_if_exists=load_if_exists)
 
     def searches(self) -> list[dict[str, Any]]:
         rows = self._conn.execute("SELECT id, name, space_json, config_json, created FROM searches ORDER BY id")
