@@ -7,6 +7,7 @@ with 10% linear warm-up, batch 512, gradient-norm clipping at 5, weight decay 0.
 from __future__ import annotations
 
 import io
+import math
 import os
 import threading
 import time
@@ -18,7 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .._atomic import atomic_write_bytes
+from .._atomic import atomic_write_bytes, remove_stale_temps
 from ..data import CTRDataset, FeatureSchema
 from ..space import Architecture, PathSampler, SearchSpace
 from ..supernet import Subnet, SuperNet
@@ -61,8 +62,10 @@ class TrainConfig:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if self.epochs is not None and self.epochs <= 0:
             raise ValueError(f"epochs must be > 0, got {self.epochs}")
-        if self.batch_size < 1 or self.lr <= 0:
-            raise ValueError("batch_size must be >= 1 and lr > 0")
+        if self.batch_size < 1 or not (self.lr > 0 and math.isfinite(self.lr)):  # NaN fails every comparison
+            raise ValueError(f"batch_size must be >= 1 and lr a finite number > 0, got {self.batch_size} and {self.lr}")
+        if self.eval_batches is not None and self.eval_batches < 1:
+            raise ValueError(f"eval_batches (--eval-batches) must be at least 1, got {self.eval_batches}")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -267,7 +270,8 @@ class Trainer:
             "sampler": self.sampler.state_dict() if self.sampler is not None else None,
             "loader": self.loader.state_dict(),
             "rng": rng,
-            "data": {"path": str(self.data.path), "kind": self.data.manifest.get("kind")},
+            "data": {"path": str(self.data.path), "kind": self.data.manifest.get("kind"),
+                     "fingerprint": self.data.fingerprint()},
         }
 
     def save_checkpoint(self, path: str | os.PathLike | None = None) -> Path | None:
@@ -299,6 +303,8 @@ class Trainer:
         if state["total_steps"] != self.total_steps:
             raise ValueError(f"{path}: written for a run of {state['total_steps']} steps, this run has "
                              f"{self.total_steps} (the schedule would differ)")
+        self._check_resume_settings(path, state)
+        remove_stale_temps(path)  # a write killed half-way leaves a temporary as large as the checkpoint
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -310,6 +316,25 @@ class Trainer:
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self.step, self.samples = state["step"], state["samples"]
         return self
+
+
+    def _check_resume_settings(self, path: str | os.PathLike, state: dict[str, Any]) -> None:
+        """A resume continues the same run: a setting the checkpoint would silently override
+        (or one that would change what the rest of the run means) is refused with both values."""
+        theirs, mine = state.get("train_config", {}), asdict(self.config)
+        for key in ("lr", "batch_size", "eps", "weight_decay", "warmup_fraction", "clip_norm", "seed", "train_split"):
+            if key in theirs and theirs[key] != mine[key]:
+                raise ValueError(f"{path}: the checkpoint was trained with {key} {theirs[key]!r}, this run asks for "
+                                 f"{mine[key]!r}; resume with the same settings or start a new run (--out)")
+        if self.sampler is not None and state.get("sampler"):
+            steps = state["sampler"].get("warmup_steps")
+            if steps is not None and steps != self.sampler.warmup.steps:
+                raise ValueError(f"{path}: the checkpoint was trained with {steps} full-path warm-up steps, this run "
+                                 f"asks for {self.sampler.warmup.steps} (--warmup-steps); resume with the same value")
+        fingerprint = state.get("data", {}).get("fingerprint")
+        if fingerprint is not None and fingerprint != self.data.fingerprint():
+            raise ValueError(f"{path}: the checkpoint was trained on other data ({state['data'].get('path')}), this "
+                             f"run reads {self.data.path}; resume on the same data set or start a new run (--out)")
 
 
 def _describe(key: str, value: Any) -> str:
