@@ -69,8 +69,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     name = args.name or f"{args.searcher}-seed{args.seed}"
 
     def progress(event) -> None:
+        loss = event.record.val_logloss  # None when over a hard budget (not trained)
         print(f"[{event.evaluated}/{args.budget}] {event.record.arch_hash} val log loss "
-              f"{event.record.val_logloss:.5f} (best {event.best_fitness:.5f})", flush=True)
+              f"{'over budget' if loss is None else f'{loss:.5f}'} (best {event.best_fitness:.5f})", flush=True)
 
     with SearchStore(args.store) as store:
         runner = SearchRunner(store=store, name=name, searcher=searcher, spec=spec, budget=args.budget, seed=args.seed,
@@ -78,6 +79,10 @@ def cmd_search(args: argparse.Namespace) -> int:
                               callbacks=[progress], resume=args.resume)
         result = runner.run()
     out = result.to_json()
-    print(dumps(out) if args.json else f"best {out['best_hash']} val log loss {out['best_val_logloss']:.5f} "
-          f"after {out['evaluated']} candidates")
+    if args.json:
+        print(dumps(out))
+    elif out["best_val_logloss"] is None:
+        print(f"no candidate with a finite score after {out['evaluated']} candidates (all over budget or NaN)")
+    else:
+        print(f"best {out['best_hash']} val log loss {out['best_val_logloss']:.5f} after {out['evaluated']} candidates")
     return 0

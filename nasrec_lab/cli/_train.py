@@ -79,6 +79,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train_supernet(args: argparse.Namespace) -> int:
+    from .._atomic import trim_jsonl
     from ..data import CTRDataset
     from ..space import PathSampler
     from ..supernet import SuperNet
@@ -115,6 +116,8 @@ def cmd_train_supernet(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"--resume: {ckpt} does not exist")
         trainer.load_checkpoint(ckpt)
         if rank == 0:
+            # steps logged after the checkpoint are trained again: drop them so no step appears twice
+            trim_jsonl(log, lambda record: record.get("step", 0) <= trainer.step)
             print(f"resumed from {ckpt} at step {trainer.step}")
     out.mkdir(parents=True, exist_ok=True)
     try:
