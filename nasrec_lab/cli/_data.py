@@ -54,6 +54,9 @@ def add_preprocess(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=["autoctr", "random"], default="autoctr")
     p.add_argument("--split-seed", type=int, default=2018)
     p.add_argument("--on-bad-rows", choices=["error", "skip"], default="error")
+    p.add_argument("--compat", choices=["none", "release"], default="none",
+                   help="release: the authors' release's tensors (criteo/avazu/kdd): its shifted split and its "
+                        "modulo map of categorical values (collisions included)")
     p.add_argument("--user-profile", help="kdd: userid_profile.txt (UserID TAB Gender TAB Age)")
     p.add_argument("--label", help="csv: label column")
     p.add_argument("--dense", default="", help="csv: comma-separated dense columns")
@@ -73,6 +76,7 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
         split=args.split,
         split_seed=args.split_seed,
         on_bad_rows=args.on_bad_rows,
+        compat=args.compat,
     )
     fmt: object = args.format
     if args.format == "csv":

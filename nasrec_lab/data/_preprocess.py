@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .._atomic import atomic_directory, atomic_write_json
+from ._compat import check_compat, release_assignment, release_indexes, release_value_key
 from ._dataset import MANIFEST, MANIFEST_VERSION, CTRDataset, SplitWriter, not_a_dataset_reason
 from ._errors import DataFormatError
 from ._formats import AVAZU, CRITEO, KDD, RawFormat, check_delimiter
@@ -56,6 +57,8 @@ class PreprocessOptions:
     with more distinct values than ``table_cap - 1`` is hashed into ``table_cap`` rows, as the
     release does. ``categorical="vocab"``: values seen at least ``min_count`` times get their
     own id (by frequency), every other value shares the OOV id 1; 0 = missing.
+    ``compat="release"`` (Criteo, Avazu, KDD): the release's own tensors, its shifted split and
+    modulo map included (see ``_compat``).
     """
 
     categorical: str = "hash"
@@ -65,6 +68,7 @@ class PreprocessOptions:
     split_seed: int = 2018
     on_bad_rows: str = "error"
     block_bytes: int = DEFAULT_BLOCK_BYTES
+    compat: str = "none"
 
     def __post_init__(self) -> None:
         if self.categorical not in ("hash", "vocab"):
@@ -77,6 +81,7 @@ class PreprocessOptions:
             raise ValueError(f"split must be 'autoctr' or 'random', got {self.split!r}")
         if self.on_bad_rows not in ("error", "skip"):
             raise ValueError(f"on_bad_rows must be 'error' or 'skip', got {self.on_bad_rows!r}")
+        check_compat(self.compat, categorical=self.categorical, split=self.split)
 
 
 class _ValueCounter:
@@ -178,7 +183,9 @@ def _iter_source_blocks(
             block = block.removeprefix(UTF8_BOM)
             head, _, rest = block.partition(b"\n")
             file_fmt, is_header = _file_format(fmt, head.decode("utf-8", errors="replace").rstrip("\r"), path)
-            parser = BlockParser(file_fmt, str(path), on_bad_rows=options.on_bad_rows, user_profile=profile)
+            key = release_value_key(fmt.name) if options.compat == "release" else None
+            parser = BlockParser(file_fmt, str(path), on_bad_rows=options.on_bad_rows, user_profile=profile,
+                                 sparse_key=key)
             if is_header:
                 block, line = rest, line + 1
                 if not block:
@@ -266,6 +273,8 @@ def preprocess(
             raise ValueError(f"unknown format {fmt!r}; expected one of {sorted(FORMATS)} (or a RawFormat)")
         fmt = FORMATS[fmt]
     paths = [Path(p) for p in inputs]
+    check_compat(options.compat, fmt=fmt.name, categorical=options.categorical, split=options.split,
+                 parquet=any(p.suffix == ".parquet" for p in paths))
     if not paths:
         raise ValueError("no input files given")
     for p in paths:
@@ -313,8 +322,12 @@ def preprocess(
 
         n = sink.rows
         indexes = [CategoryIndex.build(*c.result(), options, cap) for c, cap in zip(sink.counters, caps)]
+        if options.compat == "release":
+            indexes = release_indexes(fmt.name, options.table_cap)
         labels = np.fromfile(tmp / "_raw" / "label.bin", dtype=np.int8)
         assignment = assign_splits(labels, options.split, options.split_seed)
+        if options.compat == "release":
+            assignment = release_assignment(labels, fmt.name, options.split_seed)
         counts = {name: int((assignment == i).sum()) for i, name in enumerate(("train", "val", "test"))}
         schema = FeatureSchema(
             dense=fmt.dense,
@@ -332,7 +345,7 @@ def preprocess(
                 dense = np.fromfile(fd, np.float32, (stop - start) * nd).reshape(-1, nd)
                 hashes = np.fromfile(fs, np.uint64, (stop - start) * ns).reshape(-1, ns)
                 ids = np.empty(hashes.shape, np.int32)
-                looked_up = column_pool().map(CategoryIndex.lookup, indexes, hashes.T)
+                looked_up = column_pool().map(lambda ix, h: ix.lookup(h), indexes, hashes.T)
                 for j, col in enumerate(looked_up):
                     ids[:, j] = col
                 writer.write(assignment[start:stop], {"label": labels[start:stop], "dense": dense, "sparse": ids})

@@ -16,7 +16,7 @@ import os
 import re
 import stat
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +139,7 @@ class BlockParser:
         *,
         on_bad_rows: str = "error",
         user_profile: pd.DataFrame | None = None,
+        sparse_key: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         if on_bad_rows not in ("error", "skip"):
             raise ValueError(f"on_bad_rows must be 'error' or 'skip', got {on_bad_rows!r}")
@@ -146,6 +147,8 @@ class BlockParser:
         self.path = path
         self.on_bad_rows = on_bad_rows
         self.user_profile = user_profile
+        # Distinct string values -> uint64 keys (0 = missing); the stable hash unless a compat mode says otherwise.
+        self.sparse_key = sparse_key
         self._col_index = {c: i for i, c in enumerate(fmt.columns)}
         self._dense_read = [c for c in fmt.dense if c in self._col_index]
         # Categorical columns are dictionary-encoded by the parser itself (cheaper than after).
@@ -252,7 +255,8 @@ class BlockParser:
         profile = self._profile_columns(table) if self.user_profile is not None else {}
         columns = [profile[c] if c in profile else table.column(c) for c in fmt.sparse]
         # Dictionary encoding releases the GIL: columns are hashed in parallel.
-        for j, (rows, uniq, counts) in enumerate(column_pool().map(hash_column, columns)):
+        hashed = column_pool().map(lambda col: hash_column(col, self.sparse_key), columns)
+        for j, (rows, uniq, counts) in enumerate(hashed):
             sparse[:, j] = rows
             stats.append((uniq, counts))
         return ParsedBlock(label, dense, sparse, bad, first_line, 0, stats)
@@ -339,7 +343,8 @@ def column_pool() -> ThreadPoolExecutor:
     return _POOL
 
 
-def hash_column(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def hash_column(col: pa.ChunkedArray | pa.Array,
+                key: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hash a string column through its dictionary (each distinct value hashed once).
 
     Returns ``(row hashes with 0 for null, distinct hashes, their counts)``.
@@ -354,7 +359,7 @@ def hash_column(col: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray
         if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
             col = col.cast(pa.string())
         enc = col.dictionary_encode()
-    dict_hash = hash_strings(enc.dictionary.to_numpy(zero_copy_only=False))
+    dict_hash = (key or hash_strings)(enc.dictionary.to_numpy(zero_copy_only=False))
     if enc.indices.null_count:
         idx = enc.indices.fill_null(len(dict_hash)).to_numpy().astype(np.int64)
         counts = np.bincount(idx, minlength=len(dict_hash) + 1)[: len(dict_hash)]
