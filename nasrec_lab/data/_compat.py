@@ -7,7 +7,8 @@ not copy:
   labels of every line, then skip the first line while writing (a "skip header" on files
   without one): the row written for fold index ``k`` is line ``k + 1``. Line 0 is lost,
   the last fold index has no line left, and val/test are no longer stratified. Avazu's
-  script skips its header in both passes: no shift.
+  script skips its header in both passes: no shift (on ``train.csv``, which has the header;
+  a headerless Avazu file keeps its first row here, where the release would drop it).
 * **The modulo map.** Every categorical value becomes ``x mod (n_i - 1) + 1`` (0 for a
   missing value), where ``n_i`` is the release's fixed table size of column ``i`` (capped
   like the default tables) and ``x`` the integer the release reads: ``int(value, 16)`` on
