@@ -7,6 +7,7 @@ Shared options (``--json``, ``--seed``, ``--device``, ``--threads``, ``--space``
 from __future__ import annotations
 
 import argparse
+import errno
 import re
 import sqlite3
 import sys
@@ -30,8 +31,9 @@ USER_ERRORS = (CLIError, DataFormatError, ValueError, KeyError, OSError, MemoryE
 
 def _is_out_of_memory(exc: BaseException) -> bool:
     # torch reports a failed CPU allocation as a RuntimeError, not a MemoryError
-    return isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and (
-        type(exc).__name__ == "OutOfMemoryError" or "can't allocate memory" in str(exc)))
+    return isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM) or (
+        isinstance(exc, RuntimeError) and (type(exc).__name__ == "OutOfMemoryError" or "can't allocate memory" in
+                                           str(exc)))
 
 
 def error_message(exc: BaseException) -> str:

@@ -130,7 +130,12 @@ class CTRDataset:
     def split(self, name: str) -> SplitArrays:
         """``"train"``, ``"val"``, ``"test"`` or ``"train+val"`` (final models train on both)."""
         names = name.split("+")
-        return SplitArrays(name, [self._load(n) for n in names])
+        arrays = SplitArrays(name, [self._load(n) for n in names])
+        if len(arrays) == 0:
+            rows = ", ".join(f"{k} {self.manifest['splits'][k]['rows']:,}" for k in SPLIT_NAMES)
+            raise ValueError(f"{self.path}: split {name!r} has no rows (the data set has {rows}); make it from more "
+                             "rows (the AutoCTR split gives a tenth of them to validation and to test)")
+        return arrays
 
     def loader(self, split: str, batch_size: int = 512, **kwargs: Any):
         from ._loader import BatchLoader
