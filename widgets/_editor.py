@@ -25,7 +25,8 @@ class SpaceEditor(Panel):
     the editor shows that message, or the size of the space and a sample architecture.
     """
 
-    def __init__(self, space: SearchSpace = FULL, *, schema=None, seed: int = 0) -> None:
+    def __init__(self, space: SearchSpace = FULL, *, schema=None, seed: int = 0,
+                 figure_width: int | None = None) -> None:
         self.schema = schema
         self.rng = np.random.default_rng(seed)
         self._listeners: list[Callable[[SearchSpace | None], None]] = []
@@ -46,7 +47,9 @@ class SpaceEditor(Panel):
         self.sampler = W.Dropdown(options=STRATEGIES, value="default", description="sampler")
         self.status = W.HTML()
         self.sample_button = W.Button(description="sample an architecture", icon="random")
-        self.preview = figure_widget(plot_architecture(sample_architecture(space, self.rng), space=space))
+        self.figure_width = figure_width  # None: the preview's natural size; else it scales down to fit
+        self.preview = figure_widget(plot_architecture(sample_architecture(space, self.rng), space=space,
+                                                       width=figure_width))
         self.name = space.name
         for w in [*self.dense.values(), *self.sparse.values(), *self.interactions.values(), self.dense_widths,
                   self.sparse_widths, self.blocks, self.max_inputs]:
@@ -104,7 +107,7 @@ class SpaceEditor(Panel):
         if self.space is None:
             return None
         arch = sample_architecture(self.space, self.rng, self.sampler.value)
-        fig = plot_architecture(arch, self.schema, self.space, title=f"sample: {arch.hash()}")
+        fig = plot_architecture(arch, self.schema, self.space, title=f"sample: {arch.hash()}", width=self.figure_width)
         replace_figure(self.preview, fig)
         self.last_sample = arch
         return arch

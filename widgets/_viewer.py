@@ -21,11 +21,13 @@ class ArchitectureViewer(Panel):
     trainer in a background thread (on ``data`` when given)."""
 
     def __init__(self, *, schema=None, space="full", data=None, export_dir: str | Path = ".",
-                 train_steps: int | None = None) -> None:
+                 train_steps: int | None = None, figure_width: int | None = None) -> None:
         import plotly.graph_objects as go
 
         self.schema, self.space, self.data = schema, get_space(space), data
         self.export_dir, self.train_steps = Path(export_dir), train_steps
+        # the graph is drawn at its natural size unless told the room it has (it scales down to fit)
+        self.figure_width = figure_width
         self.arch: Architecture | None = None
         self.figure = figure_widget(go.Figure(layout=dict(title="no architecture selected", height=420)))
         self.metrics = W.HTML()
@@ -47,7 +49,7 @@ class ArchitectureViewer(Panel):
         if space is not None:
             self.space = get_space(space)
         self.arch = arch
-        replace_figure(self.figure, plot_architecture(arch, self.schema, self.space,
+        replace_figure(self.figure, plot_architecture(arch, self.schema, self.space, width=self.figure_width,
                                                       title=f"selected subnet {arch.hash()}"))
         rows = dict(metrics or {})
         if self.schema is not None:

@@ -1,21 +1,32 @@
 """Architecture graphs: architecture -> networkx DiGraph -> layered layout -> plotly figure / DOT.
 
 Compute and drawing apart (the Optuna pattern): :func:`architecture_graph` and
-:func:`graph_layout` return plain data (tested); :func:`plot_architecture` draws it.
+:func:`graph_layout` return plain data (tested); :func:`plot_architecture` only draws it.
+
+The layout is a Sugiyama-style layered drawing, as Graphviz's ``dot`` does: one column per
+block (its operators, then its interaction modules in a narrow sub-column), long edges split
+into chains of virtual nodes, nodes ordered inside each column by barycentre sweeps with
+adjacent swaps to reduce edge crossings, then placed vertically by isotonic regression so
+long edges run straight. Coordinates are pixels at scale 1, which is what keeps every label
+inside its box and every box inside the figure.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
 
 from ..data import FeatureSchema
 from ..space import OPERATOR_KINDS, Architecture, SearchSpace, get_space
+from ..space._space import BINARY_DENSE_OPS
 
-# One color per operator kind (and per interaction module).
+# One color per node kind (the interaction modules are one kind).
 KIND_COLORS = {
     "input": "#7f7f7f",
     "dense": "#1f77b4",
@@ -24,25 +35,61 @@ KIND_COLORS = {
     "interaction": "#ff7f0e",
     "head": "#d62728",
 }
-EDGE_COLORS = {"dense": "#1f77b4", "sparse": "#2ca02c", "internal": "#bbbbbb"}
+EDGE_COLORS = {"dense": "#1f77b4", "sparse": "#2ca02c", "internal": "#8c8c8c"}
+KIND_NAMES = {"input": "input", "dense": "dense op", "dense-sparse": "dense-sparse op", "sparse": "sparse op",
+              "interaction": "interaction", "head": "head"}
+# The paper's operator names; an operator added to the registry later shows its own key.
+OPERATOR_LABELS = {"fc": "FC", "dot-product": "Dot-Product", "sigmoid-gating": "Sigmoid Gating", "sum": "Sum",
+                   "attention": "Attention", "efc": "EFC"}
+FONT_FAMILY = "Helvetica, Arial, 'Liberation Sans', sans-serif"
+
+# Geometry at scale 1, in pixels.
+_NAME_SIZE = 11  # font size of the operator name (bold)
+_SUB_SIZE = 10  # font size of the width line
+_PAD_X, _BOX_H1, _BOX_H2 = 7, 22, 36  # box padding, box height with one / two text lines
+_GAP_BLOCK, _GAP_INNER = 50, 22  # horizontal gap before a block's column / before its interaction sub-column
+_SEP_NODE, _SEP_MIXED, _SEP_EDGE = 18, 9, 6  # vertical gaps: box-box, box-edge, edge-edge
+_HEADER, _MARGIN = 30, 10
+_ARROW = 6  # arrowhead length
+_SAMPLES = 10  # points per edge curve between two columns
+
+# Helvetica / Arial advance widths (1/1000 em); unknown characters count as wide ones.
+_CHAR_W = {**dict.fromkeys("ijl'", 222), **dict.fromkeys(" !,./:;I[]ft", 278), **dict.fromkeys("()-`r", 333),
+           **dict.fromkeys("Jcksvxyz", 500), **dict.fromkeys("0123456789#$?L_abdeghnopqu", 556),
+           **dict.fromkeys("+<=>×", 584), **dict.fromkeys("FTZ", 611), **dict.fromkeys("ABEKPSVXY", 667),
+           **dict.fromkeys("CDHNRUw", 722), **dict.fromkeys("GOQ", 778), **dict.fromkeys("Mm", 833), "W": 944}
+_FALLBACK_FACTOR = 1.12  # DejaVu Sans, the usual fallback where Arial is missing, is this much wider
+
+
+def text_width(text: str, size: float, *, bold: bool = False) -> float:
+    """Estimated width in pixels of ``text`` at font ``size`` (Helvetica metrics, with room for fallbacks)."""
+    em = sum(_CHAR_W.get(c, 700) for c in text) / 1000
+    return em * size * (1.08 if bold else 1.0) * _FALLBACK_FACTOR
 
 
 def architecture_graph(arch: Architecture, schema: FeatureSchema | None = None, space: SearchSpace | str = "full",
                        *, layernorm: bool = False) -> nx.DiGraph:
     """Nodes: the dense and sparse inputs, each block's operators and interaction modules, the head.
 
-    Node attributes: ``label``, ``kind``, ``block`` (0 inputs, 1..N blocks, N+1 head), ``lane``,
-    ``width`` text, ``flops`` and ``params`` (when a schema is given; dead operators cost 0 and
-    are marked ``live=False``). Edge attribute ``kind``: ``dense`` or ``sparse`` connection, or
-    ``internal`` (inside a block).
+    Node attributes: ``label`` (the operator's name), ``op`` (its registry key), ``kind``, ``block``
+    (0 inputs, 1..N blocks, N+1 head), ``lane`` (0 dense, 1 interaction, 2 sparse: a first order),
+    ``width`` text (``w=512`` dense, ``48×16`` sparse m x e), ``live`` (False where the output never
+    reaches the head, so it is not computed), ``flops`` and ``params`` (when a schema is given; 0 for
+    dead nodes). Edge attributes: ``kind`` (``dense`` or ``sparse`` connection between blocks, or
+    ``internal`` inside a block) and ``role`` (``left`` / ``right`` for binary operators, ``reads``
+    for an interaction module). A block's dense output leaves from its FM module when it has one
+    (FM is added to the dense operator's output), its sparse output from its DSI module (which
+    appends fields to the sparse operator's output).
     """
     from ..supernet import OPERATORS, Geometry, make_plan
     from ..supernet._ops import axis_size
+    from ..supernet._plan import _liveness
 
     space = get_space(space)
-    plan = None
-    if schema is not None:
-        plan = make_plan(arch, Geometry.of(schema, space), layernorm)
+    plan = make_plan(arch, Geometry.of(schema, space), layernorm) if schema is not None else None
+    live = _liveness(arch)
+    e = schema.embedding_dim if schema is not None else space.embedding_dim
+    k_fields = space.interaction_fields
 
     def cost_of(op: str, i: int) -> tuple[int, int]:
         if plan is None:
@@ -51,143 +98,709 @@ def architecture_graph(arch: Architecture, schema: FeatureSchema | None = None, 
         params = sum(math.prod(axis_size(a) for a in spec.axes) for spec in OPERATORS[op].params(ctx).values())
         return OPERATORS[op].macs(ctx), params
 
-    g = nx.DiGraph(name=arch.hash())
-    g.add_node("D0", label="dense input", kind="input", block=0, lane=0,
-               width=f"{schema.n_dense} features" if schema else "", flops=0, params=0, live=True)
-    g.add_node("S0", label="sparse input", kind="input", block=0, lane=2,
-               width=f"{schema.n_sparse} fields x {schema.embedding_dim}" if schema else "", flops=0,
-               params=sum(schema.table_sizes) * schema.embedding_dim if schema else 0, live=True)
-    dense_out = {0: "D0"}
-    sparse_out = {0: "S0"}
+    def add(node: str, op: str, i: int, is_live: bool, **attrs: Any) -> None:
+        f, p = cost_of(op, i) if op else (0, 0)
+        g.add_node(node, op=op, flops=f if is_live else 0, params=p if is_live else 0, live=is_live, **attrs)
+
+    g = nx.DiGraph(name=arch.hash(), space=space.name)
+    add("D0", "", 0, True, label="Dense input", kind="input", block=0, lane=0,
+        width=f"w={schema.n_dense}" if schema else "")
+    add("S0", "", 0, True, label="Sparse input", kind="input", block=0, lane=2,
+        width=f"{schema.n_sparse}×{e}" if schema else "")
+    g.nodes["S0"]["params"] = sum(schema.table_sizes) * schema.embedding_dim if schema else 0
+    dense_out: dict[int, list[str]] = {0: ["D0"]}
+    sparse_out: dict[int, list[str]] = {0: ["S0"]}
     for i, b in enumerate(arch.blocks):
         j = i + 1
-        bp = plan.blocks[i] if plan else None
+        dense_live, sparse_live, sparse_needed = live[i]
+        d_nodes, s_nodes = [], []
         for k, op in enumerate(b.dense_ops):
             node = f"B{j}:{op}"
-            f, p = cost_of(op, i)
-            live = bp.dense_live if bp else True
-            g.add_node(node, label=op, kind=OPERATOR_KINDS.get(op, "dense"), block=j, lane=0 + 0.35 * k,
-                       width=f"w={b.dense_width}", flops=f if live else 0, params=p if live else 0, live=live)
-            if op in ("sum", "sigmoid-gating"):
-                g.add_edge(dense_out[b.left], node, kind="dense", role="left")
-                g.add_edge(dense_out[b.right], node, kind="dense", role="right")
+            add(node, op, i, dense_live, label=OPERATOR_LABELS.get(op, op), kind=OPERATOR_KINDS.get(op, "dense"),
+                block=j, lane=0.1 * k, width=f"w={b.dense_width}")
+            if op in BINARY_DENSE_OPS:
+                g.add_edge(dense_out[b.left][0], node, kind="dense", role="left")
+                for src in dense_out[b.right]:
+                    if not g.has_edge(src, node):
+                        g.add_edge(src, node, kind="dense", role="right")
             else:
                 for src in b.dense_in:
-                    g.add_edge(dense_out[src], node, kind="dense")
-                if op == "dot-product":
-                    for src in b.sparse_in:
-                        g.add_edge(sparse_out[src], node, kind="sparse")
+                    for u in dense_out[src]:
+                        g.add_edge(u, node, kind="dense")
+            if OPERATOR_KINDS.get(op) == "dense-sparse":
+                for src in b.sparse_in:
+                    for u in sparse_out[src]:
+                        g.add_edge(u, node, kind="sparse")
+            d_nodes.append(node)
         for k, op in enumerate(b.sparse_ops):
             node = f"B{j}:{op}"
-            f, p = cost_of(op, i)
-            live = bp.sparse_live if bp else True
-            g.add_node(node, label=op, kind="sparse", block=j, lane=2 + 0.35 * k, width=f"m={b.sparse_width}",
-                       flops=f if live else 0, params=p if live else 0, live=live)
+            add(node, op, i, sparse_live, label=OPERATOR_LABELS.get(op, op), kind="sparse", block=j,
+                lane=2 + 0.1 * k, width=f"{b.sparse_width}×{e}")
             for src in b.sparse_in:
-                g.add_edge(sparse_out[src], node, kind="sparse")
-        d_nodes = [f"B{j}:{op}" for op in b.dense_ops]
-        s_nodes = [f"B{j}:{op}" for op in b.sparse_ops]
-        d_final, s_final = d_nodes[0], s_nodes[0]
+                for u in sparse_out[src]:
+                    g.add_edge(u, node, kind="sparse")
+            s_nodes.append(node)
+        dense_out[j], sparse_out[j] = d_nodes, s_nodes
         if b.deep_fm:
+            # FM reads the block's sparse output and is added to its dense output, which leaves from here
+            # (the dense op's part of that sum is the label's "+", not an edge: one edge more per module
+            # would cross the DSI's read in every block that has both)
             node = f"B{j}:fm"
-            f, p = cost_of("deep_fm", i)
-            live = bp.fm_live if bp else True
-            g.add_node(node, label="FM", kind="interaction", block=j, lane=1.3, width=f"-> w={b.dense_width}",
-                       flops=f if live else 0, params=p if live else 0, live=live)
+            add(node, "deep_fm", i, b.deep_fm and dense_live, label="FM", kind="interaction", block=j, lane=0.5,
+                width=f"+w={b.dense_width}")
             for s in s_nodes:
-                g.add_edge(s, node, kind="internal")
-            d_final = node
+                g.add_edge(s, node, kind="internal", role="reads")
+            dense_out[j] = [node]
         if b.dense_sparse_interact:
+            # the block's dense output as k more fields, appended to its sparse output
             node = f"B{j}:dsi"
-            f, p = cost_of("dense_sparse_interact", i)
-            live = bp.interact_live if bp else True
-            g.add_node(node, label="dense->sparse", kind="interaction", block=j, lane=0.7,
-                       width="8 fields", flops=f if live else 0, params=p if live else 0, live=live)
+            add(node, "dense_sparse_interact", i, sparse_needed, label="DSI", kind="interaction", block=j, lane=1.5,
+                width=f"+{k_fields}×{e}")
             for d in d_nodes:
-                g.add_edge(d, node, kind="internal")
-            s_final = node
-        dense_out[j] = d_final
-        sparse_out[j] = s_final
+                g.add_edge(d, node, kind="internal", role="reads")
+            sparse_out[j] = [node]
     n = len(arch.blocks)
-    f, p = cost_of("head", -1)
-    g.add_node("head", label="head", kind="head", block=n + 1, lane=1, width="1 logit", flops=f, params=p, live=True)
-    g.add_edge(dense_out[n], "head", kind="dense")
-    g.add_edge(sparse_out[n], "head", kind="sparse")
+    add("head", "head", -1, True, label="Head", kind="head", block=n + 1, lane=1, width="1 logit")
+    for u in dense_out[n]:
+        g.add_edge(u, "head", kind="dense")
+    for u in sparse_out[n]:
+        g.add_edge(u, "head", kind="sparse")
     return g
+
+
+# -- layout ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class GraphInfo:
-    """Plain data for drawing: node positions, labels, colors, hover text; edges as segments."""
+    """Plain data for drawing, in pixels at scale 1 (y grows downwards).
+
+    ``nodes``: id, label, width (text), kind, color, x/y (box centre), w/h (box size), hover, live,
+    highlight. ``edges``: source, target, kind, role, live, x/y (the curve's points, ending at the
+    arrowhead's tip). ``columns``: label, x0, x1, changed, one per block (inputs and head too).
+    ``size``: (width, height) of the drawing. ``legend``: rows of items; ``caption``: text lines.
+    """
 
     nodes: list[dict[str, Any]]
     edges: list[dict[str, Any]]
     title: str
+    columns: list[dict[str, Any]] = field(default_factory=list)
+    size: tuple[float, float] = (0.0, 0.0)
+    legend: list[list[dict[str, Any]]] = field(default_factory=list)
+    caption: list[str] = field(default_factory=list)
 
 
-def graph_layout(g: nx.DiGraph, *, highlight: set[str] | None = None) -> GraphInfo:
-    """Layered left-to-right layout: x = block, y = lane (dense above, interactions between, sparse below)."""
+def _layers(g: nx.DiGraph) -> dict[Any, int]:
+    """Column of each node: 2 x block for operators, one more for interaction modules; empty ones dropped."""
+    raw = {n: 2 * d["block"] + (d["kind"] == "interaction") for n, d in g.nodes(data=True)}
+    used = {r: i for i, r in enumerate(sorted(set(raw.values())))}
+    return {n: used[r] for n, r in raw.items()}
+
+
+def _split_long_edges(g: nx.DiGraph, layer: dict[Any, int]) -> tuple[dict[tuple, list[Any]], dict[Any, int]]:
+    """Each edge as a chain of nodes, one per column it passes (virtual nodes are tuples)."""
+    chains, layer = {}, dict(layer)
+    for u, v in g.edges:
+        chain = [u]
+        for lv in range(layer[u] + 1, layer[v]):
+            dummy = ("~", u, v, lv)
+            layer[dummy] = lv
+            chain.append(dummy)
+        chain.append(v)
+        chains[(u, v)] = chain
+    return chains, layer
+
+
+def _crossings_between(upper: dict[Any, int], lower: dict[Any, int], pairs: list[tuple[Any, Any]]) -> int:
+    ends = sorted((upper[a], lower[b]) for a, b in pairs)
+    n = 0
+    for i, (a0, b0) in enumerate(ends):
+        for a1, b1 in ends[i + 1:]:
+            n += a1 > a0 and b1 < b0
+    return n
+
+
+def _median(ps: list[int]) -> float:
+    """dot's weighted median of neighbour positions (-1: no neighbours, the node keeps its place)."""
+    ps = sorted(ps)
+    m = len(ps)
+    if m == 0:
+        return -1.0
+    if m % 2:
+        return float(ps[m // 2])
+    if m == 2:
+        return (ps[0] + ps[1]) / 2
+    left, right = ps[m // 2 - 1] - ps[0], ps[-1] - ps[m // 2]
+    if left + right == 0:
+        return (ps[m // 2 - 1] + ps[m // 2]) / 2
+    return (ps[m // 2 - 1] * right + ps[m // 2] * left) / (left + right)
+
+
+def _order_columns(g: nx.DiGraph, chains: dict[tuple, list[Any]], layer: dict[Any, int], *,
+                   iterations: int = 24, restarts: int = 6, kicks: int = 0) -> list[list[Any]]:
+    """Order the nodes of each column to reduce crossings, the way Graphviz's dot does.
+
+    From a breadth-first order (and its mirror, and the lane order: dense on top), alternate
+    down and up passes that sort each column by the weighted median of its neighbours, each
+    followed by adjacent swaps while they help (or, every other pair of passes, do not hurt);
+    keep the best order seen. Then sifting (each node moved to the place where its edges to both
+    neighbouring columns cross least) and a few seeded shakes of the best order, polished again.
+    """
+    import random
+
+    n_layers = max(layer.values()) + 1
+    pairs: list[list[tuple[Any, Any]]] = [[] for _ in range(n_layers - 1)]  # edges from column l to l+1
+    preds, succs = defaultdict(list), defaultdict(list)
+    for chain in chains.values():
+        for a, b in zip(chain, chain[1:]):
+            pairs[layer[a]].append((a, b))
+            preds[b].append(a)
+            succs[a].append(b)
+
+    def lane(x: Any) -> float:
+        return g.nodes[x]["lane"] if not isinstance(x, tuple) else g.nodes[x[1]]["lane"]
+
+    def key(x: Any) -> tuple[float, str]:
+        return lane(x), str(x)
+
+    def bfs(roots: list[Any], nbrs: dict[Any, list[Any]]) -> list[list[Any]]:
+        cs: list[list[Any]] = [[] for _ in range(n_layers)]
+        seen = set(roots)
+        queue = list(roots)
+        while queue:
+            x = queue.pop(0)
+            cs[layer[x]].append(x)
+            for y in sorted(nbrs[x], key=key):
+                if y not in seen:
+                    seen.add(y)
+                    queue.append(y)
+        for x in sorted(set(layer) - seen, key=key):
+            cs[layer[x]].append(x)
+        return cs
+
+    def total(cs: list[list[Any]]) -> int:
+        pos = [{x: i for i, x in enumerate(c)} for c in cs]
+        return sum(_crossings_between(pos[lv], pos[lv + 1], pairs[lv]) for lv in range(n_layers - 1))
+
+    def transpose(cs: list[list[Any]], plateau: bool) -> None:
+        pos = [{x: i for i, x in enumerate(c)} for c in cs]
+
+        def cost(lv: int, v: Any, w: Any) -> int:  # crossings of v's and w's edges with v above w
+            n = 0
+            if lv:
+                up = pos[lv - 1]
+                n += sum(up[a] > up[b] for a in preds[v] for b in preds[w])
+            if lv + 1 < n_layers:
+                down = pos[lv + 1]
+                n += sum(down[a] > down[b] for a in succs[v] for b in succs[w])
+            return n
+
+        for _ in range(6):
+            changed = False
+            for lv in range(n_layers):
+                col = cs[lv]
+                for i in range(len(col) - 1):
+                    v, w = col[i], col[i + 1]
+                    c0, c1 = cost(lv, v, w), cost(lv, w, v)
+                    if c1 < c0 or (plateau and c0 > 0 and c1 == c0):
+                        col[i], col[i + 1] = w, v
+                        pos[lv][v], pos[lv][w] = i + 1, i
+                        changed = changed or c1 < c0
+            if not changed:
+                return
+
+    def reorder(cs: list[list[Any]], lv: int, fixed: list[Any], nbrs: dict[Any, list[Any]]) -> None:
+        pos = {x: i for i, x in enumerate(fixed)}
+        col = cs[lv]
+        med = {x: _median([pos[y] for y in nbrs[x]]) for x in col}
+        movable = [x for x in col if med[x] >= 0]
+        movable.sort(key=lambda x: med[x])  # stable: ties keep their order
+        it = iter(movable)
+        cs[lv] = [next(it) if med[x] >= 0 else x for x in col]
+
+    def sift(cs: list[list[Any]], lv: int) -> None:
+        col = cs[lv]
+        up = {x: i for i, x in enumerate(cs[lv - 1])} if lv else {}
+        down = {x: i for i, x in enumerate(cs[lv + 1])} if lv + 1 < n_layers else {}
+        ends = [([up[a] for a in preds[x]], [down[b] for b in succs[x]]) for x in col]
+        n = len(col)
+        # c[i][j]: crossings between the edges of col[i] and col[j] when col[i] is above col[j]
+        c = [[sum(a > b for s in (0, 1) for a in ends[i][s] for b in ends[j][s]) if i != j else 0
+              for j in range(n)] for i in range(n)]
+        order = list(range(n))
+        for v in list(order):
+            rest = [y for y in order if y != v]
+            cost = sum(c[v][y] for y in rest)
+            costs = [cost]
+            for y in rest:
+                cost += c[y][v] - c[v][y]
+                costs.append(cost)
+            here = order.index(v)
+            p = min(range(len(costs)), key=lambda k: (costs[k], k != here))
+            order = rest[:p] + [v] + rest[p:]
+        cs[lv] = [col[i] for i in order]
+
+    def polish(cs: list[list[Any]]) -> int:
+        n = total(cs)
+        while True:
+            for lv in [*range(n_layers), *range(n_layers - 2, -1, -1)]:
+                sift(cs, lv)
+            m = total(cs)
+            if m >= n:
+                return m
+            n = m
+
+    sources = [x for x in layer if not preds[x]]
+    sinks = [x for x in layer if not succs[x]]
+    lanes: list[list[Any]] = [[] for _ in range(n_layers)]
+    for x in sorted(layer, key=key):
+        lanes[layer[x]].append(x)
+    best, best_n = lanes, total(lanes)
+    rng = random.Random(0)
+    starts = [bfs(sorted(sources, key=key), succs), bfs(sorted(sinks, key=key), preds), lanes]
+    for _ in range(restarts):
+        shuffled = {x: rng.sample(v, len(v)) for x, v in succs.items()}
+        starts.append(bfs(rng.sample(sources, len(sources)), shuffled))
+    for start in starts:
+        cols = [list(c) for c in start]
+        mine, mine_n, stale = [list(c) for c in cols], total(cols), 0
+        for it in range(iterations):
+            down = it % 2 == 0
+            for lv in (range(1, n_layers) if down else range(n_layers - 2, -1, -1)):
+                reorder(cols, lv, cols[lv - 1] if down else cols[lv + 1], preds if down else succs)
+            transpose(cols, plateau=it % 4 < 2)
+            n = total(cols)
+            if n < mine_n:
+                mine, mine_n, stale = [list(c) for c in cols], n, 0
+            else:
+                stale += 1
+                if stale >= 8:
+                    break
+        mine_n = polish(mine)
+        if mine_n < best_n:
+            best, best_n = mine, mine_n
+    for _ in range(kicks):
+        if best_n == 0:
+            break
+        cols = [list(c) for c in best]
+        for lv in rng.sample(range(n_layers), k=min(2, n_layers)):
+            c = cols[lv]
+            if len(c) > 2:
+                i = rng.randrange(len(c) - 1)
+                j = min(len(c), i + rng.randint(2, 4))
+                window = c[i:j]
+                rng.shuffle(window)
+                c[i:j] = window
+        n = polish(cols)
+        if n <= best_n:
+            best, best_n = cols, n
+    cols = best
+    if "S0" in cols[0] and "D0" in cols[0] and cols[0].index("S0") < cols[0].index("D0"):
+        # the same crossings upside down: keep the dense input on top, as the paper draws it
+        cols = [list(reversed(c)) for c in cols]
+    return cols
+
+
+def _isotonic(targets: list[float], weights: list[float]) -> list[float]:
+    """Non-decreasing fit minimizing the weighted squared error (pool adjacent violators)."""
+    blocks: list[list[float]] = []  # [mean, weight, count]
+    for t, w in zip(targets, weights):
+        blocks.append([t, w, 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            m1, w1, c1 = blocks.pop()
+            m0, w0, c0 = blocks.pop()
+            blocks.append([(m0 * w0 + m1 * w1) / (w0 + w1), w0 + w1, c0 + c1])
+    out = []
+    for m, _, c in blocks:
+        out += [m] * int(c)
+    return out
+
+
+def _place_vertically(cols: list[list[Any]], heights: dict[Any, float], preds: dict[Any, list[Any]],
+                      succs: dict[Any, list[Any]], rounds: int = 16) -> dict[Any, float]:
+    """Centres y: column order kept, minimum gaps kept, each node as close to its neighbours as possible."""
+
+    def sep(a: Any, b: Any) -> float:
+        real = (not isinstance(a, tuple)) + (not isinstance(b, tuple))
+        return heights[a] / 2 + heights[b] / 2 + (_SEP_EDGE, _SEP_MIXED, _SEP_NODE)[real]
+
+    offsets = []
+    for col in cols:
+        c, off = 0.0, [0.0]
+        for a, b in zip(col, col[1:]):
+            c += sep(a, b)
+            off.append(c)
+        offsets.append(off)
+    y = {x: off for col, offs in zip(cols, offsets) for x, off in zip(col, offs)}
+    for col, offs in zip(cols, offsets):  # start centred on each other
+        shift = -offs[-1] / 2 if offs else 0.0
+        for x in col:
+            y[x] += shift
+    for r in range(rounds):
+        order = range(len(cols)) if r % 2 == 0 else range(len(cols) - 1, -1, -1)
+        for lv in order:
+            col, offs = cols[lv], offsets[lv]
+            targets, weights = [], []
+            for x, off in zip(col, offs):
+                nb = (preds[x] + succs[x]) if r >= rounds - 4 else (preds[x] if r % 2 == 0 else succs[x])
+                nb = nb or preds[x] + succs[x]
+                t = sum(y[v] for v in nb) / len(nb) if nb else y[x]
+                targets.append(t - off)
+                # virtual nodes want to be straight more than boxes do
+                weights.append(len(nb) * (2.0 if isinstance(x, tuple) else 1.0) + 1e-3)
+            for x, z, off in zip(col, _isotonic(targets, weights), offs):
+                y[x] = z + off
+    return y
+
+
+def _curve(x0: float, y0: float, x1: float, y1: float) -> tuple[list[float], list[float]]:
+    """A cubic Bezier with horizontal ends, sampled: x-monotone, so two curves cross at most once."""
+    xs, ys = [], []
+    for s in range(1, _SAMPLES + 1):
+        t = s / _SAMPLES
+        a, b, c, d = (1 - t) ** 3, 3 * t * (1 - t) ** 2, 3 * t * t * (1 - t), t ** 3
+        xs.append(a * x0 + b * (x0 + x1) / 2 + c * (x0 + x1) / 2 + d * x1)
+        ys.append((a + b) * y0 + (c + d) * y1)
+    return xs, ys
+
+
+def _node_text(d: dict[str, Any]) -> tuple[float, float]:
+    w = max(text_width(d["label"], _NAME_SIZE, bold=True), text_width(d.get("width", ""), _SUB_SIZE))
+    return w + 2 * _PAD_X, _BOX_H2 if d.get("width") else _BOX_H1
+
+
+def graph_layout(g: nx.DiGraph, *, highlight: set[str] | None = None, changed_blocks: set[int] | None = None,
+                 title: str | None = None) -> GraphInfo:
+    """The layered drawing of ``g`` as plain data (see :class:`GraphInfo`); nothing is drawn."""
     highlight = highlight or set()
+    changed_blocks = changed_blocks or set()
+    layer0 = _layers(g)
+    chains, layer = _split_long_edges(g, layer0)
+    cols = _order_columns(g, chains, layer)
+    preds, succs = defaultdict(list), defaultdict(list)
+    for chain in chains.values():
+        for a, b in zip(chain, chain[1:]):
+            preds[b].append(a)
+            succs[a].append(b)
+    box = {n: _node_text(d) for n, d in g.nodes(data=True)}
+    heights = {x: (box[x][1] if not isinstance(x, tuple) else 0.0) for col in cols for x in col}
+    y = _place_vertically(cols, heights, preds, succs)
+
+    # columns left to right: a block's operators, then (narrow, close) its interaction modules
+    col_block = [g.nodes[next(x for x in col if not isinstance(x, tuple))]["block"] for col in cols]
+    col_inner = [any(not isinstance(x, tuple) and g.nodes[x]["kind"] == "interaction" for x in col) for col in cols]
+    col_w = [max([box[x][0] for x in col if not isinstance(x, tuple)] + [0.0]) for col in cols]
+    x0s, x = [], float(_MARGIN)
+    for lv in range(len(cols)):
+        if lv:
+            x += _GAP_INNER if col_inner[lv] else _GAP_BLOCK
+        x0s.append(x)
+        x += col_w[lv]
+    width = x + _MARGIN
+    top = min(y[x] - heights[x] / 2 for x in y)
+    for k in y:
+        y[k] += _MARGIN + _HEADER - top
+    height = max(y[x] + heights[x] / 2 for x in y) + _MARGIN
+
     nodes = []
-    for n, d in g.nodes(data=True):
-        x, y = float(d["block"]), -float(d["lane"])
-        hover = (f"<b>{d['label']}</b> (block {d['block']})<br>{d['width']}<br>"
-                 f"{d['flops'] / 1e3:,.1f} kFLOPs, {d['params']:,} params" + ("" if d["live"] else "<br>dead: not computed"))
-        nodes.append({"id": n, "x": x, "y": y, "label": d["label"], "kind": d["kind"], "color": KIND_COLORS[d["kind"]],
-                      "hover": hover, "live": d["live"], "highlight": n in highlight})
-    pos = {nd["id"]: (nd["x"], nd["y"]) for nd in nodes}
+    pos: dict[Any, tuple[float, float, float, float]] = {}  # id -> x0, x1, y, h
+    for lv, col in enumerate(cols):
+        cx = x0s[lv] + col_w[lv] / 2
+        for n in col:
+            if isinstance(n, tuple):
+                pos[n] = (x0s[lv], x0s[lv] + col_w[lv], y[n], 0.0)
+                continue
+            d = g.nodes[n]
+            w, h = box[n]
+            pos[n] = (cx - w / 2, cx + w / 2, y[n], h)
+            hover = (f"<b>{d['label']}</b> ({'block ' + str(d['block']) if d['kind'] not in ('input', 'head') else d['kind']})"
+                     f"<br>{d.get('width', '')}<br>{d['flops'] / 1e3:,.1f} kFLOPs, {d['params']:,} params"
+                     + ("" if d["live"] else "<br>dead: never reaches the head, not computed"))
+            nodes.append({"id": n, "label": d["label"], "width": d.get("width", ""), "kind": d["kind"],
+                          "color": KIND_COLORS[d["kind"]], "block": d["block"], "x": cx, "y": y[n], "w": w, "h": h,
+                          "hover": hover, "live": d["live"], "highlight": n in highlight or d["block"] in changed_blocks})
+
+    # ports: edges leave and enter a box spread over its side, in the order of their other ends
+    out_port, in_port = {}, {}
+    for n in g.nodes:
+        _, _, yc, h = pos[n]
+        for ports, nbrs, other in ((out_port, succs[n], 1), (in_port, preds[n], 0)):
+            if not nbrs:
+                continue
+            ends = sorted(nbrs, key=lambda v: (pos[v][2], str(v)))
+            span = min(h * 0.6, 7.0 * (len(ends) - 1))
+            for i, v in enumerate(ends):
+                off = -span / 2 + span * i / max(len(ends) - 1, 1) if len(ends) > 1 else 0.0
+                ports[(n, v) if other else (v, n)] = yc + off
     edges = []
-    for u, v, d in g.edges(data=True):
-        (x0, y0), (x1, y1) = pos[u], pos[v]
-        if abs(x1 - x0) > 1 and abs(y1 - y0) < 0.5:
-            # a long edge along a lane bends away from it instead of running behind other nodes
-            bend = 0.12 * (x1 - x0) * (1 if y0 > -1 else -1)
-            xs, ys = (x0, (x0 + x1) / 2, x1), (y0, y0 + bend, y1)
+    col_x = [(x0s[lv], x0s[lv] + col_w[lv]) for lv in range(len(cols))]
+    for (u, v), chain in chains.items():
+        d = g.edges[u, v]
+        y_out = out_port[(u, chain[1])]
+        # a straight stub to the column's edge, curves only in the gaps between columns, straight through
+        # the columns a long edge passes, a stub to the target's box, the arrowhead at its side
+        xs, ys = [pos[u][1], col_x[layer[u]][1]], [y_out, y_out]
+        for a, b in zip(chain, chain[1:]):
+            ya = ys[-1]
+            yb = in_port[(a, b)] if not isinstance(b, tuple) else pos[b][2]
+            cx, cy = _curve(col_x[layer[a]][1], ya, col_x[layer[b]][0] - (_ARROW if b == v else 0.0), yb)
+            xs += cx
+            ys += cy
+            if isinstance(b, tuple):
+                xs.append(col_x[layer[b]][1])
+                ys.append(yb)
+        xs += [max(pos[v][0] - _ARROW, xs[-1]), pos[v][0]]  # the last point is the arrowhead's tip
+        ys += [ys[-1], ys[-1]]
+        is_live = g.nodes[u]["live"] and g.nodes[v]["live"]
+        edges.append({"source": u, "target": v, "kind": d["kind"], "role": d.get("role", ""), "live": is_live,
+                      "x": xs, "y": ys})
+
+    columns = []
+    for lv in range(len(cols)):
+        b = col_block[lv]
+        if columns and columns[-1]["block"] == b:
+            columns[-1]["x1"] = x0s[lv] + col_w[lv]
+            continue
+        n_blocks = max(col_block)
+        label = "inputs" if b == 0 else "head" if b == n_blocks else f"block {b}"
+        columns.append({"block": b, "label": label, "x0": x0s[lv], "x1": x0s[lv] + col_w[lv],
+                        "changed": b in changed_blocks})
+    legend, caption = _legend(g, width)
+    return GraphInfo(nodes, edges, title or f"architecture {g.graph.get('name', '')}", columns, (width, height),
+                     legend, caption)
+
+
+def _legend(g: nx.DiGraph, width: float) -> tuple[list[list[dict[str, Any]]], list[str]]:
+    """Legend items (kinds present, edge kinds, dead nodes) wrapped into rows, and the caption's lines."""
+    kinds = {d["kind"] for _, d in g.nodes(data=True)}
+    items = [{"type": "node", "kind": k, "text": KIND_NAMES[k], "color": KIND_COLORS[k]}
+             for k in KIND_COLORS if k in kinds]
+    items += [{"type": "edge", "kind": k, "text": t, "color": EDGE_COLORS[k]}
+              for k, t in (("dense", "dense tensor"), ("sparse", "sparse tensor"), ("internal", "inside a block"))]
+    if any(not d["live"] for _, d in g.nodes(data=True)):
+        items.append({"type": "dead", "kind": "dead", "text": "dead: never reaches the head", "color": "#9e9e9e"})
+    rows, row, x = [], [], 0.0
+    for it in items:
+        w = 24 + text_width(it["text"], _SUB_SIZE) + 16
+        if row and x + w > width - 2 * _MARGIN:
+            rows.append(row)
+            row, x = [], 0.0
+        row.append({**it, "dx": x})
+        x += w
+    if row:
+        rows.append(row)
+    space = get_space(g.graph.get("space", "full"))
+    notes = []
+    if any(d.get("op") == "deep_fm" for _, d in g.nodes(data=True)):
+        notes.append("FM: factorization machine on the block's sparse output, projected to w and added to its "
+                     "dense output.")
+    if any(d.get("op") == "dense_sparse_interact" for _, d in g.nodes(data=True)):
+        notes.append(f"DSI: the block's dense output projected to {space.interaction_fields} fields, appended to "
+                     "its sparse output.")
+    notes.append("Dense width w; sparse fields m × embedding dim e.")
+    if any(not d["live"] for _, d in g.nodes(data=True)):
+        notes.append("Faded: dead, its output never reaches the head, so it is not computed.")
+    lines, line = [], ""
+    for word in " ".join(notes).split(" "):
+        trial = f"{line} {word}".strip()
+        if line and text_width(trial, _SUB_SIZE) > width - 2 * _MARGIN:
+            lines.append(line)
+            line = word
         else:
-            xs, ys = (x0, x1), (y0, y1)
-        edges.append({"source": u, "target": v, "kind": d["kind"], "x": xs, "y": ys})
-    return GraphInfo(nodes, edges, f"architecture {g.graph.get('name', '')}")
+            line = trial
+    lines.append(line)
+    return rows, lines
 
 
-def plot_architecture(arch_or_graph, schema: FeatureSchema | None = None, space: SearchSpace | str = "full", *,
-                      highlight: set[str] | None = None, title: str | None = None):
-    """A plotly figure of the architecture graph (returned, never shown)."""
+# -- crossings ---------------------------------------------------------------------------------
+
+
+def polyline_crossings(lines: Sequence[tuple[Sequence[float], Sequence[float]]],
+                       boxes: Sequence[tuple[float, float, float, float]] = ()) -> int:
+    """How many times the polylines cross each other (each proper crossing of two lines once).
+
+    ``boxes`` (x0, x1, y0, y1): crossings inside a node's box do not count (edges meet there).
+    """
+    import numpy as np
+
+    segs, owner = [], []
+    for k, (xs, ys) in enumerate(lines):
+        for i in range(len(xs) - 1):
+            segs.append((xs[i], ys[i], xs[i + 1], ys[i + 1]))
+            owner.append(k)
+    if not segs:
+        return 0
+    s = np.asarray(segs, dtype=float)
+    own = np.asarray(owner)
+    lo, hi = np.minimum(s[:, 0], s[:, 2]), np.maximum(s[:, 0], s[:, 2])
+    order = np.argsort(lo)
+    s, own, lo, hi = s[order], own[order], lo[order], hi[order]
+    b = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    total = 0
+    for i in range(len(s)):
+        # candidates: later segments (by left end) that start before this one ends, on another line
+        j = np.arange(i + 1, np.searchsorted(lo, hi[i], side="right"))
+        j = j[own[j] != own[i]]
+        if not len(j):
+            continue
+        p, r = s[i, :2], s[i, 2:] - s[i, :2]
+        q, t = s[j, :2], s[j, 2:] - s[j, :2]
+        den = r[0] * t[:, 1] - r[1] * t[:, 0]
+        ok = np.abs(den) > 1e-12
+        qp = q - p
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = (qp[:, 0] * t[:, 1] - qp[:, 1] * t[:, 0]) / den
+            v = (qp[:, 0] * r[1] - qp[:, 1] * r[0]) / den
+        eps = 1e-9
+        hit = ok & (u > eps) & (u < 1 - eps) & (v > eps) & (v < 1 - eps)
+        if not hit.any():
+            continue
+        px, py = p[0] + u[hit] * r[0], p[1] + u[hit] * r[1]
+        if len(b):
+            inside = ((px[:, None] >= b[:, 0]) & (px[:, None] <= b[:, 1]) & (py[:, None] >= b[:, 2])
+                      & (py[:, None] <= b[:, 3])).any(axis=1)
+            total += int((~inside).sum())
+        else:
+            total += int(hit.sum())
+    return total
+
+
+def count_crossings(info: GraphInfo) -> int:
+    """Edge crossings of a layout (edges meeting at a node do not cross)."""
+    boxes = [(n["x"] - n["w"] / 2, n["x"] + n["w"] / 2, n["y"] - n["h"] / 2, n["y"] + n["h"] / 2) for n in info.nodes]
+    return polyline_crossings([(e["x"], e["y"]) for e in info.edges], boxes)
+
+
+# -- drawing -----------------------------------------------------------------------------------
+
+
+def _tint(color: str, amount: float) -> str:
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return "#{:02x}{:02x}{:02x}".format(*(round(c + (255 - c) * amount) for c in (r, g, b)))
+
+
+def _rounded(x0: float, x1: float, y0: float, y1: float, r: float = 5.0) -> str:
+    return (f"M{x0 + r},{y0} L{x1 - r},{y0} Q{x1},{y0} {x1},{y0 + r} L{x1},{y1 - r} Q{x1},{y1} {x1 - r},{y1} "
+            f"L{x0 + r},{y1} Q{x0},{y1} {x0},{y1 - r} L{x0},{y0 + r} Q{x0},{y0} {x0 + r},{y0} Z")
+
+
+def _legend_height(info: GraphInfo) -> float:
+    return 22.0 * len(info.legend) + 15.0 * len(info.caption) + 10.0
+
+
+def _draw(fig, info: GraphInfo, dy: float, s: float, subtitle: str | None = None) -> None:
+    """Add one layout to ``fig`` (shapes, traces, annotations), shifted down by ``dy``; ``s`` scales fonts."""
     import plotly.graph_objects as go
 
-    g = arch_or_graph if isinstance(arch_or_graph, nx.DiGraph) else architecture_graph(arch_or_graph, schema, space)
-    info = graph_layout(g, highlight=highlight)
-    fig = go.Figure()
+    width, height = info.size
+    if subtitle:
+        fig.add_annotation(x=_MARGIN, y=dy + 2, text=f"<b>{subtitle}</b>", showarrow=False, xanchor="left",
+                           yanchor="top", font=dict(size=12 * s, color="#222"))
+    for c in info.columns:
+        fig.add_shape(type="rect", x0=c["x0"] - 8, x1=c["x1"] + 8, y0=dy + _MARGIN + (18 if subtitle else 0),
+                      y1=dy + height - 2, line=dict(width=0), fillcolor="#fff3c4" if c["changed"] else "#f4f5f7",
+                      layer="below")
+        fig.add_annotation(x=(c["x0"] + c["x1"]) / 2, y=dy + _MARGIN + (18 if subtitle else 0) + 3,
+                           text=c["label"] + (" (changed)" if c["changed"] else ""), showarrow=False,
+                           yanchor="top", font=dict(size=10 * s, color="#555"))
+    # edges: one trace per kind and liveness; arrowheads as triangles at the tips
     for kind, color in EDGE_COLORS.items():
-        xs, ys = [], []
-        for e in info.edges:
-            if e["kind"] == kind:
-                xs += [*e["x"], None]
-                ys += [*e["y"], None]
-        if xs:
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"{kind} edge", hoverinfo="skip",
-                                     line=dict(color=color, width=1.2, dash="dot" if kind == "internal" else "solid"),
-                                     opacity=0.55))
-    for kind, color in KIND_COLORS.items():
+        for is_live in (True, False):
+            es = [e for e in info.edges if e["kind"] == kind and e["live"] == is_live]
+            if not es:
+                continue
+            xs, ys, ax, ay = [], [], [], []
+            for e in es:
+                xs += [*e["x"][:-1], None]
+                ys += [*(y + dy for y in e["y"][:-1]), None]
+                ax.append(e["x"][-1] - _ARROW / 2)
+                ay.append(e["y"][-1] + dy)
+            op = 1.0 if is_live else 0.3
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False, opacity=0.75 * op,
+                                     name=f"{kind} edge", line=dict(color=color, width=1.3 * max(s, 0.7),
+                                                                    dash="dot" if kind == "internal" else "solid")))
+            fig.add_trace(go.Scatter(x=ax, y=ay, mode="markers", hoverinfo="skip", showlegend=False, opacity=op,
+                                     name=f"{kind} arrow", marker=dict(symbol="triangle-right", size=8 * s,
+                                                                       color=color, line=dict(width=0))))
+    for n in info.nodes:
+        x0, x1 = n["x"] - n["w"] / 2, n["x"] + n["w"] / 2
+        y0, y1 = n["y"] - n["h"] / 2 + dy, n["y"] + n["h"] / 2 + dy
+        color = n["color"] if n["live"] else "#9e9e9e"
+        fig.add_shape(type="path", path=_rounded(x0, x1, y0, y1), fillcolor=_tint(color, 0.82 if n["live"] else 0.93),
+                      line=dict(color="#000000" if n["highlight"] else color, width=(2.6 if n["highlight"] else 1.3) * s,
+                                dash="solid" if n["live"] else "dash"), layer="below")
+    for kind in KIND_COLORS:
         ns = [n for n in info.nodes if n["kind"] == kind]
         if not ns:
             continue
+        text = [f"<b>{n['label']}</b>" + (f"<br>{n['width']}" if n["width"] else "") for n in ns]
         fig.add_trace(go.Scatter(
-            x=[n["x"] for n in ns], y=[n["y"] for n in ns], mode="markers+text", name=kind,
-            text=[n["label"] for n in ns], textposition="top center", textfont=dict(size=10),
-            hovertext=[n["hover"] for n in ns], hoverinfo="text",
-            marker=dict(size=[22 if n["highlight"] else 16 for n in ns], color=color,
-                        opacity=[1.0 if n["live"] else 0.35 for n in ns],
-                        line=dict(width=[3 if n["highlight"] else 1 for n in ns],
-                                  color=["#000000" if n["highlight"] else "#ffffff" for n in ns])),
-            customdata=[n["id"] for n in ns]))
-    n_blocks = max(n["x"] for n in info.nodes)
-    fig.update_layout(title=title or info.title, showlegend=True, plot_bgcolor="white", height=420,
-                      width=max(700, int(130 * (n_blocks + 1))), margin=dict(l=20, r=20, t=50, b=20),
-                      xaxis=dict(tickmode="array", tickvals=list(range(int(n_blocks) + 1)),
-                                 ticktext=["inputs"] + [f"block {i}" for i in range(1, int(n_blocks))] + ["head"],
-                                 showgrid=False, zeroline=False),
-                      yaxis=dict(showticklabels=False, showgrid=False, zeroline=False, range=[-3.6, 1.2]))
+            x=[n["x"] for n in ns], y=[n["y"] + dy for n in ns], mode="markers+text", name=KIND_NAMES[kind],
+            text=text, textposition="middle center", showlegend=False, cliponaxis=False,
+            textfont=dict(size=_NAME_SIZE * s, family=FONT_FAMILY,
+                          color=["#1a1a1a" if n["live"] else "#8a8a8a" for n in ns]),
+            hovertext=[n["hover"] for n in ns], hoverinfo="text", customdata=[n["id"] for n in ns],
+            marker=dict(symbol="square", size=[n["h"] * s for n in ns], color=KIND_COLORS[kind], opacity=0,
+                        line=dict(width=[3 if n["highlight"] else 0 for n in ns]))))
+
+
+def _draw_legend(fig, info: GraphInfo, y0: float, s: float) -> None:
+    y = y0
+    for row in info.legend:
+        for it in row:
+            x = _MARGIN + it["dx"]
+            if it["type"] == "edge":
+                fig.add_shape(type="line", x0=x, x1=x + 18, y0=y, y1=y, line=dict(
+                    color=it["color"], width=1.6 * s, dash="dot" if it["kind"] == "internal" else "solid"))
+            else:
+                dead = it["type"] == "dead"
+                fig.add_shape(type="path", path=_rounded(x + 2, x + 16, y - 6, y + 6, 3),
+                              fillcolor=_tint(it["color"], 0.93 if dead else 0.82),
+                              line=dict(color=it["color"], width=1.3 * s, dash="dash" if dead else "solid"))
+            fig.add_annotation(x=x + 22, y=y, text=it["text"], showarrow=False, xanchor="left", yanchor="middle",
+                               font=dict(size=_SUB_SIZE * s, color="#333"))
+        y += 22
+    for line in info.caption:
+        fig.add_annotation(x=_MARGIN, y=y - 4, text=line, showarrow=False, xanchor="left", yanchor="top",
+                           font=dict(size=_SUB_SIZE * s, color="#555"))
+        y += 15
+
+
+def _figure(parts: list[tuple[GraphInfo, str | None]], title: str, width: int | None):
+    import plotly.graph_objects as go
+
+    fig_w = max(info.size[0] for info, _ in parts)
+    s = 1.0 if width is None else min(1.0, (width - 2) / fig_w)
+    fig = go.Figure()
+    dy = 0.0
+    for info, subtitle in parts:
+        _draw(fig, info, dy, s, subtitle)
+        dy += info.size[1] + (8 if subtitle else 0)
+    legend_info = max((info for info, _ in parts), key=lambda i: i.size[0])
+    _draw_legend(fig, legend_info, dy + 12, s)
+    total_h = dy + _legend_height(legend_info) + 6
+    top = 40
+    fig.update_layout(
+        title=dict(text=title, x=0.01, xanchor="left", font=dict(size=14 * max(s, 0.8))),
+        width=int(math.ceil(fig_w * s)) + 2, height=int(math.ceil(total_h * s)) + top,
+        margin=dict(l=1, r=1, t=top, b=0, autoexpand=False), plot_bgcolor="white", paper_bgcolor="white",
+        font=dict(family=FONT_FAMILY), showlegend=False, hoverlabel=dict(align="left"), dragmode="pan",
+        xaxis=dict(range=[0, fig_w], visible=False, fixedrange=False),
+        yaxis=dict(range=[total_h, 0], visible=False, scaleanchor="x", scaleratio=1),
+    )
     return fig
+
+
+def plot_architecture(arch_or_graph: Architecture | nx.DiGraph, schema: FeatureSchema | None = None,
+                      space: SearchSpace | str = "full", *, highlight: set[str] | None = None, title: str | None = None,
+                      width: int | None = None):
+    """A plotly figure of the architecture graph (returned, never shown).
+
+    Its natural size fits every label; ``width`` (pixels) scales it down to fit a narrower place.
+    """
+    g = arch_or_graph if isinstance(arch_or_graph, nx.DiGraph) else architecture_graph(arch_or_graph, schema, space)
+    info = graph_layout(g, highlight=highlight, title=title)
+    return _figure([(info, None)], info.title, width)
 
 
 def architecture_diff(a: Architecture, b: Architecture) -> list[dict[str, Any]]:
@@ -197,44 +810,88 @@ def architecture_diff(a: Architecture, b: Architecture) -> list[dict[str, Any]]:
         for f in x.__dataclass_fields__:
             if getattr(x, f) != getattr(y, f):
                 out.append({"block": i + 1, "field": f, "before": getattr(x, f), "after": getattr(y, f)})
+    for i in range(min(len(a.blocks), len(b.blocks)), max(len(a.blocks), len(b.blocks))):
+        out.append({"block": i + 1, "field": "blocks", "before": i < len(a.blocks), "after": i < len(b.blocks)})
     return out
 
 
 def plot_architecture_diff(a: Architecture, b: Architecture, schema: FeatureSchema | None = None,
-                           space: SearchSpace | str = "full"):
-    """Two architectures side by side; the operators of changed blocks are highlighted."""
-    from plotly.subplots import make_subplots
-
-    changed = {d["block"] for d in architecture_diff(a, b)}
-    fig = make_subplots(rows=2, cols=1, subplot_titles=(f"before {a.hash()}", f"after {b.hash()}"),
-                        vertical_spacing=0.08)
-    for row, arch in ((1, a), (2, b)):
-        g = architecture_graph(arch, schema, space)
-        hl = {n for n, d in g.nodes(data=True) if d["block"] in changed}
-        sub = plot_architecture(g, highlight=hl)
-        for tr in sub.data:
-            tr.showlegend = row == 1
-            fig.add_trace(tr, row=row, col=1)
-    fig.update_layout(height=820, width=max(fig.layout.width or 0, 1100), plot_bgcolor="white",
-                      title=f"{len(changed)} block(s) changed: {sorted(changed)}")
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_xaxes(showgrid=False, zeroline=False)
-    return fig
+                           space: SearchSpace | str = "full", *, other_space: SearchSpace | str | None = None,
+                           width: int | None = None):
+    """``a`` above ``b``; the blocks that differ are shaded and their operators outlined in black."""
+    diff = architecture_diff(a, b)
+    changed = {d["block"] for d in diff}
+    parts = []
+    for label, arch, sp in (("before", a, space), ("after", b, other_space or space)):
+        g = architecture_graph(arch, schema, sp)
+        parts.append((graph_layout(g, changed_blocks=changed), f"{label}: {arch.hash()}"))
+    fields = sorted({d["field"] for d in diff})
+    title = (f"{len(changed)} block(s) changed: {sorted(changed)}" + (f" ({', '.join(fields)})" if fields else "")
+             if changed else "no difference")
+    return _figure(parts, title, width)
 
 
-def to_dot(g: nx.DiGraph) -> str:
-    """Graphviz DOT text (left to right, colored by kind, dashed internal edges)."""
-    lines = [f'digraph "{g.graph.get("name", "arch")}" {{', "  rankdir=LR;", "  node [style=filled, fontname=Helvetica];"]
+def to_dot(g: nx.DiGraph, *, clusters: bool = True) -> str:
+    """Graphviz DOT text: left to right, one column per block (a cluster, or only a rank without ``clusters``)."""
+    name = str(g.graph.get("name", "arch")).replace('"', "'")
+    lines = [f'digraph "{name}" {{', "  rankdir=LR; newrank=true; nodesep=0.15; ranksep=0.45;",
+             '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11, penwidth=1.3];',
+             "  edge [arrowsize=0.6];"]
+    layer = _layers(g)
+    by_layer: dict[int, list[str]] = defaultdict(list)
+    for n in g.nodes:
+        by_layer[layer[n]].append(n)
+    n_blocks = max(d["block"] for _, d in g.nodes(data=True))
+    blocks: dict[int, list[int]] = defaultdict(list)
+    for lv, ns in sorted(by_layer.items()):
+        blocks[g.nodes[ns[0]]["block"]].append(lv)
+    for b, lvs in sorted(blocks.items()):
+        label = "inputs" if b == 0 else "head" if b == n_blocks else f"block {b}"
+        if clusters:
+            lines.append(f'  subgraph "cluster_{b}" {{ label="{label}"; style=filled; color="#f4f5f7"; fontsize=10;')
+        for lv in lvs:
+            lines.append(f'    {{ rank=same; "_col{lv}"; ' + " ".join(f'"{n}";' for n in by_layer[lv]) + " }")
+        if clusters:
+            lines.append("  }")
+    # an invisible backbone, one node per column, so that dot keeps the blocks as columns
+    # (a rank=same group alone lets other nodes share its rank)
+    for lv in sorted(by_layer):
+        lines.append(f'  "_col{lv}" [style=invis, shape=point, width=0, label=""];')
+    lines += [f'  "_col{lv}" -> "_col{lv + 1}" [style=invis, weight=0];' for lv in sorted(by_layer)[:-1]]
     for n, d in g.nodes(data=True):
-        label = f"{d['label']}\\n{d['width']}".replace('"', "'")
-        lines.append(f'  "{n}" [label="{label}", fillcolor="{KIND_COLORS[d["kind"]]}", fontcolor=white];')
+        color = KIND_COLORS[d["kind"]] if d["live"] else "#9e9e9e"
+        label = d["label"] + (f"\\n{d['width']}" if d.get("width") else "")
+        style = "" if d["live"] else ', style="rounded,filled,dashed", fontcolor="#8a8a8a"'
+        lines.append(f'  "{n}" [label="{label}", color="{color}", fillcolor="{_tint(color, 0.82)}"{style}];')
     for u, v, d in g.edges(data=True):
-        style = "dashed" if d["kind"] == "internal" else "solid"
+        style = "dotted" if d["kind"] == "internal" else "solid"
         lines.append(f'  "{u}" -> "{v}" [color="{EDGE_COLORS[d["kind"]]}", style={style}];')
     lines.append("}")
     return "\n".join(lines)
 
 
-def export_figure(fig, path, *, width: int | None = None, height: int | None = None) -> None:
-    """SVG / PNG / PDF through kaleido (it finds Chromium itself; BROWSER_PATH overrides)."""
-    fig.write_image(str(path), width=width, height=height)
+def export_figure(fig, *paths: str | Path, width: int | None = None, height: int | None = None,
+                  scale: float = 1.0) -> None:
+    """SVG / PNG / PDF through kaleido, several files with one browser.
+
+    Kaleido finds Chrome or Chromium itself; ``BROWSER_PATH`` overrides, and Debian's
+    ``/usr/bin/chromium`` is used when nothing else is set.
+    """
+    import os
+
+    import kaleido
+
+    if not paths:
+        raise ValueError("export_figure: no path given")
+    if "BROWSER_PATH" not in os.environ and Path("/usr/bin/chromium").exists():
+        os.environ["BROWSER_PATH"] = "/usr/bin/chromium"
+    items = []
+    for p in paths:
+        p = Path(p)
+        fmt = p.suffix.lower().lstrip(".")
+        if fmt not in ("svg", "png", "pdf", "jpeg", "jpg", "webp"):
+            raise ValueError(f"export_figure: {p.name}: unknown image format {p.suffix!r} (svg, png, pdf)")
+        opts = {"format": "jpeg" if fmt == "jpg" else fmt, "scale": scale,
+                "width": width or fig.layout.width, "height": height or fig.layout.height}
+        items.append({"fig": fig, "path": str(p), "opts": {k: v for k, v in opts.items() if v is not None}})
+    kaleido.write_fig_from_object_sync(items)

@@ -1,16 +1,19 @@
-"""``arch``: inspect, cost and list architectures (files or published names)."""
+"""``arch``: inspect, cost, list and draw architectures (files or published names)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from ._common import SPACE_CHOICES, add_json, dumps, load_arch_and_space, schema_for, with_example
+from ._common import SPACE_CHOICES, CLIError, add_json, dumps, load_arch_and_space, schema_for, with_example
+
+DRAW_FORMATS = (".svg", ".png", ".pdf", ".html", ".dot")
 
 
 def add_arch(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("arch", help="inspect architectures (a published name, release JSON or nasrec-lab JSON)")
     with_example(p, "nasrec-lab arch list", "nasrec-lab arch show criteo_full")
-    asub = p.add_subparsers(dest="arch_command", required=True, metavar="{list,show,cost}")
+    asub = p.add_subparsers(dest="arch_command", required=True, metavar="{list,show,cost,draw}")
 
     ls = asub.add_parser("list", help="the published architectures shipped with nasrec-lab, with the paper's numbers")
     with_example(ls, "nasrec-lab arch list --json")
@@ -32,6 +35,23 @@ def add_arch(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--space", choices=SPACE_CHOICES)
     add_json(s, "print it in nasrec-lab's JSON format")
     s.set_defaults(func=cmd_arch_show)
+
+    d = asub.add_parser("draw", help="draw an architecture (or the difference of two) to SVG, PNG, PDF, HTML or DOT")
+    with_example(d, "nasrec-lab arch draw criteo_full -o criteo_full.svg",
+                 "nasrec-lab arch draw criteo_full -o criteo_full.png -o criteo_full.pdf --dataset criteo",
+                 "nasrec-lab arch draw best.json --diff criteo_full -o diff.html")
+    d.add_argument("arch", help="a published name (nasrec-lab arch list) or an architecture JSON file")
+    d.add_argument("-o", "--output", action="append", required=True, metavar="FILE",
+                   help="where to write; the suffix picks the format: " + ", ".join(DRAW_FORMATS) + " (repeatable)")
+    d.add_argument("--diff", metavar="OTHER", help="draw ARCH above OTHER, the blocks that differ highlighted")
+    d.add_argument("--dataset", help="criteo | avazu | kdd | a data set directory: field counts and costs "
+                                     "(default: a published architecture's own data set, else none)")
+    d.add_argument("--space", choices=SPACE_CHOICES, help="space of a nasrec-lab JSON file without one (default: full)")
+    d.add_argument("--title", help="the figure's title (default: the architecture's name and hash)")
+    d.add_argument("--width", type=int, help="scale the figure down to this many pixels wide (default: natural size)")
+    d.add_argument("--scale", type=float, default=2.0, help="pixel density of PNG output (default: 2)")
+    add_json(d, "print one JSON object")
+    d.set_defaults(func=cmd_arch_draw)
 
 
 def cmd_arch_list(args: argparse.Namespace) -> int:
@@ -73,4 +93,64 @@ def cmd_arch_show(args: argparse.Namespace) -> int:
         print(f"  block {i + 1}: dense {'+'.join(b.dense_ops)} w={b.dense_width} <- {list(b.dense_in)} "
               f"(left {b.left}, right {b.right}); sparse {'+'.join(b.sparse_ops)} m={b.sparse_width} "
               f"<- {list(b.sparse_in)}" + (f"; {', '.join(flags)}" if flags else ""))
+    return 0
+
+
+def cmd_arch_draw(args: argparse.Namespace) -> int:
+    from ..analysis import (
+        architecture_graph,
+        count_crossings,
+        export_figure,
+        graph_layout,
+        plot_architecture,
+        plot_architecture_diff,
+        to_dot,
+    )
+    from ..space import PUBLISHED
+
+    outputs = [Path(o) for o in args.output]
+    bad = [str(o) for o in outputs if o.suffix.lower() not in DRAW_FORMATS]
+    if bad:  # before any work: a typo should not cost a drawing
+        raise CLIError(f"cannot tell the format of {', '.join(bad)}: FILE must end in {', '.join(DRAW_FORMATS)}")
+    if args.width is not None and args.width < 200:
+        raise CLIError(f"--width must be at least 200 pixels, got {args.width}")
+    arch, space = load_arch_and_space(args.arch, args.space)
+    other = load_arch_and_space(args.diff, args.space) if args.diff else None
+    dataset = args.dataset or (PUBLISHED[args.arch].dataset if args.arch in PUBLISHED else None)
+    schema = schema_for(dataset) if dataset else None
+    name = Path(args.arch).stem if args.arch not in PUBLISHED else args.arch
+    g = architecture_graph(arch, schema, space)
+    if other is None:
+        title = args.title or f"{name} ({arch.hash()}, {space.name} space)"
+        fig = plot_architecture(g, title=title, width=args.width)
+        crossings = count_crossings(graph_layout(g))
+    else:
+        fig = plot_architecture_diff(arch, other[0], schema, space, other_space=other[1], width=args.width)
+        if args.title:
+            fig.update_layout(title_text=args.title)
+        crossings = None
+    images = []
+    for out in outputs:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fmt = out.suffix.lower()
+        if fmt == ".dot":
+            if other is not None:
+                raise CLIError("--diff draws to .svg, .png, .pdf or .html, not .dot (DOT holds one graph)")
+            out.write_text(to_dot(g) + "\n")
+        elif fmt == ".html":
+            # plotly.js embedded: the file opens offline
+            fig.write_html(str(out), include_plotlyjs=True, full_html=True)
+        else:
+            images.append(out)
+    if images:
+        export_figure(fig, *images, scale=args.scale)
+    result = {"outputs": [str(o) for o in outputs], "hash": arch.hash(), "space": space.name,
+              "dataset": dataset, "width": fig.layout.width, "height": fig.layout.height, "crossings": crossings}
+    if other is not None:
+        result["diff_hash"] = other[0].hash()
+    if args.json:
+        print(dumps(result))
+    else:
+        what = f"{name} vs {args.diff}" if other is not None else name
+        print(f"drew {what} ({fig.layout.width} x {fig.layout.height} px) to {', '.join(map(str, outputs))}")
     return 0

@@ -26,6 +26,7 @@ from nasrec_lab.analysis import (
     to_dot,
     training_curves_info,
 )
+from nasrec_lab.analysis._graph import text_width
 from nasrec_lab.data import PRESET_SCHEMAS
 from nasrec_lab.search import RankPoint, pareto_front
 from nasrec_lab.space import FULL, load_architecture, mutate, sample_architecture
@@ -55,17 +56,20 @@ def test_published_architectures_as_graphs(name):
     assert sum(d["flops"] for _, d in g.nodes(data=True)) == cost(arch, schema, space).flops
     dot = to_dot(g)
     assert dot.startswith("digraph") and all(f'"{n}"' in dot for n in g.nodes)
-    # legible at the default size: no two labels collide in pixel space
-    fig = plot_architecture(g)
+    # legible at the default size: every label inside its box, no two boxes overlap, all inside the figure
     info = graph_layout(g)
-    width, height = fig.layout.width, fig.layout.height
-    px_x = (width - 40) / (max(n["x"] for n in info.nodes) + 1)
-    px_y = (height - 70) / 4.0
+    width, height = info.size
+    for n in info.nodes:
+        assert text_width(n["label"], 11, bold=True) <= n["w"] and text_width(n["width"], 10) <= n["w"], n["id"]
+        assert 0 <= n["x"] - n["w"] / 2 and n["x"] + n["w"] / 2 <= width, n["id"]
+        assert 0 <= n["y"] - n["h"] / 2 and n["y"] + n["h"] / 2 <= height, n["id"]
     for a, c in itertools.combinations(info.nodes, 2):
-        dx = abs(a["x"] - c["x"]) * px_x
-        dy = abs(a["y"] - c["y"]) * px_y
-        label_w = 6.5 * max(len(a["label"]), len(c["label"]))
-        assert dx >= label_w or dy >= 14, (a["id"], c["id"])
+        apart_x = abs(a["x"] - c["x"]) >= (a["w"] + c["w"]) / 2
+        apart_y = abs(a["y"] - c["y"]) >= (a["h"] + c["h"]) / 2
+        assert apart_x or apart_y, (a["id"], c["id"])
+    fig = plot_architecture(g)
+    assert fig.layout.xaxis.range[1] >= width and fig.layout.yaxis.range[0] >= height  # nothing clipped
+    assert fig.layout.width >= width
 
 
 def test_diff_highlights_what_a_mutation_changed():
@@ -76,9 +80,11 @@ def test_diff_highlights_what_a_mutation_changed():
     assert len({d["block"] for d in diff}) == 1
     fig = plot_architecture_diff(a, b)
     assert str(diff[0]["block"]) in fig.layout.title.text
-    highlighted = [t for t in fig.data if t.marker is not None and t.marker.line is not None
-                   and t.marker.line.width is not None and 3 in list(t.marker.line.width)]
-    assert highlighted
+    nodes = [t for t in fig.data if t.customdata is not None]  # one trace per node kind
+    highlighted = [i for t in nodes for i, w in zip(t.customdata, t.marker.line.width) if w == 3]
+    assert highlighted and all(i.startswith(f"B{diff[0]['block']}:") for i in highlighted)
+    shaded = [sh for sh in fig.layout.shapes if sh.type == "rect" and sh.fillcolor == "#fff3c4"]
+    assert len(shaded) == 2  # the changed block's column, before and after
 
 
 def test_training_and_rank_figures():
