@@ -52,7 +52,9 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     if not path.parent.is_dir():
         return []
     name = re.escape(path.name)
-    patterns = (re.compile(rf"^\.{name}\.(\d+)\.[^/]*\.tmp$"), re.compile(rf"^\.{name}\.(?:tmp|old)-(\d+)-.*$"))
+    # mkstemp / mkdtemp add 8 characters of [a-z0-9_]; .old- folders 8 hex digits
+    patterns = (re.compile(rf"^\.{name}\.(\d+)\.[a-z0-9_]{{8}}\.tmp$"),
+                re.compile(rf"^\.{name}\.(?:tmp|old)-(\d+)-[a-z0-9_]{{8}}$"))
     removed = []
     for entry in path.parent.iterdir():
         for pat in patterns:

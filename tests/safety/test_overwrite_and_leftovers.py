@@ -124,24 +124,24 @@ def test_resume_removes_a_killed_checkpoint_write_and_log_steps_are_not_repeated
         with open(log, "a") as fh:
             fh.write(json.dumps({"event": type(event).__name__, **event.to_json()}) + "\n")
 
-    def keep_step_10(event):
-        if event.step == 10:
-            shutil.copy(run / "checkpoint.pt", tmp_path / "step10.pt")
+    def keep_step_2(event):
+        if event.step == 2:
+            shutil.copy(run / "checkpoint.pt", tmp_path / "step2.pt")
 
     ds = CTRDataset(tiny.data)
     Trainer(SuperNet(ds.schema, "small", seed=0, sparse_grad=True), ds,
-            TrainConfig(steps=20, batch_size=BATCH, checkpoint_every=10, progress=False),
+            TrainConfig(steps=4, batch_size=BATCH, checkpoint_every=2, progress=False),
             sampler=PathSampler("small", seed=0, warmup_steps=2), checkpoint_dir=run,
-            callbacks=[FunctionCallback(on_step=write_log, on_checkpoint=keep_step_10)]).run()
-    # killed after logging step 20 and while writing its checkpoint: step 10 is the last complete one
-    shutil.copy(tmp_path / "step10.pt", run / "checkpoint.pt")
+            callbacks=[FunctionCallback(on_step=write_log, on_checkpoint=keep_step_2)]).run()
+    # killed after logging step 4 and while writing its checkpoint: step 2 is the last complete one
+    shutil.copy(tmp_path / "step2.pt", run / "checkpoint.pt")
     with open(log, "a") as fh:
         fh.write('{"event": "StepEv')  # a torn last line
     _killed("file", run / "checkpoint.pt")
     (left,) = run.glob(".checkpoint.pt.*.tmp")
-    assert main(["train-supernet", "--data", str(tiny.data), "--space", "small", "--steps", "20", "--batch-size",
-                 str(BATCH), "--warmup-steps", "2", "--checkpoint-every", "10", "--out", str(run), "--resume",
+    assert main(["train-supernet", "--data", str(tiny.data), "--space", "small", "--steps", "4", "--batch-size",
+                 str(BATCH), "--warmup-steps", "2", "--checkpoint-every", "2", "--out", str(run), "--resume",
                  "--no-progress"]) == 0
     assert not left.exists()
     steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
-    assert steps == [10, 20]
+    assert steps == [4]  # logged once: by the resumed run (every 10 steps and at the end)
