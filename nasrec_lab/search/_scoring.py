@@ -13,7 +13,8 @@ import torch
 from ..data import CTRDataset
 from ..space import Architecture, get_space
 from ..supernet import SuperNet, build, cost, materialize, measure_latency
-from ..training import TrainConfig, Trainer, evaluate, finetune, supernet_from_checkpoint
+from ..training import TrainConfig, Trainer, evaluate, finetune, resolve_device, supernet_from_checkpoint
+from ._fastscore import cached_finetune
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ class CandidateScorer:
     """Scores architectures on one data set with one supernet (loaded once per worker)."""
 
     def __init__(self, data: CTRDataset | str | os.PathLike, supernet: SuperNet | str | os.PathLike | None,
-                 config: ScoringConfig | None = None, *, space=None, device: str = "cpu") -> None:
+                 config: ScoringConfig | None = None, *, space=None, device: str = "cpu",
+                 cached_trunk: bool = True) -> None:
         self.data = data if isinstance(data, CTRDataset) else CTRDataset(data)
         self.config = config or ScoringConfig()
         if isinstance(supernet, SuperNet) or supernet is None:
@@ -86,6 +88,11 @@ class CandidateScorer:
         if self.space is None:
             raise ValueError("scratch scoring without a supernet needs space=")
         self.device = device
+        # Head-only fine-tuning on cached trunk features (_fastscore): the same scores, cheaper.
+        # Not part of ScoringConfig: it changes the cost, not the result, so stores stay resumable.
+        self.cached_trunk = cached_trunk
+        if cached_trunk and self.supernet is not None and device != "cpu":
+            self.supernet.to(resolve_device(device))
 
     def _eval_config(self, seed: int) -> dict[str, Any]:
         return dict(eval_batches=self.config.eval_batches, eval_batch_size=self.config.eval_batch_size,
@@ -101,7 +108,11 @@ class CandidateScorer:
             if cfg.mode == "finetune":
                 tc = TrainConfig(steps=cfg.finetune_steps, batch_size=cfg.finetune_batch, lr=cfg.finetune_lr,
                                  **self._eval_config(cseed))
-                model, m = finetune(self.supernet, arch, self.data, tc, whole_path=cfg.whole_path)
+                if self.cached_trunk and not cfg.whole_path:
+                    _, m = cached_finetune(self.supernet, arch, self.data, tc)
+                    model = materialize(self.supernet, arch) if cfg.latency else None
+                else:
+                    model, m = finetune(self.supernet, arch, self.data, tc, whole_path=cfg.whole_path)
             elif cfg.mode == "inherit":
                 model = materialize(self.supernet, arch)
                 loader = self.data.loader("val", cfg.eval_batch_size, shuffle=False)

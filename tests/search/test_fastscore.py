@@ -1,0 +1,74 @@
+"""The cached-trunk shortcut of head-only fine-tuning scores exactly what the plain path scores."""
+
+import pytest
+import torch
+
+from nasrec_lab.data import synthesize
+from nasrec_lab.search import CandidateScorer, ScoringConfig, _scoring
+from nasrec_lab.search._fastscore import cached_finetune
+from nasrec_lab.space import PathSampler
+from nasrec_lab.supernet import SuperNet
+from nasrec_lab.training import TrainConfig, finetune
+
+from .conftest import TINY_SPEC
+
+# chunked validation (trunk blocks smaller than a validation batch) is covered by the head test below
+CFG = ScoringConfig(finetune_steps=8, finetune_batch=64, eval_batches=1, eval_batch_size=1024)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return synthesize(tmp_path_factory.mktemp("fast") / "ds", rows=4_000, seed=2, spec=TINY_SPEC)
+
+
+def _supernet(ds, space, layernorm):
+    net = SuperNet(ds.schema, space, layernorm=layernorm, seed=3)
+    with torch.no_grad():  # weights away from their init, so every operator matters
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return net
+
+
+@pytest.mark.parametrize("space,layernorm", [("full", True), ("full", False), ("small", True), ("small", False)])
+def test_cached_scores_equal_the_plain_path(tiny, space, layernorm):
+    net = _supernet(tiny, space, layernorm)
+    sampler = PathSampler(space, seed=5)
+    archs = [sampler.sample(s) for s in (1, 2)]
+    plain = CandidateScorer(tiny, net, CFG, cached_trunk=False)
+    fast = CandidateScorer(tiny, net, CFG)
+    for arch in archs:
+        a, b = plain.score(arch, seed=7), fast.score(arch, seed=7)
+        assert b["val_logloss"] == pytest.approx(a["val_logloss"], abs=1e-6)
+        assert b["val_auc"] == pytest.approx(a["val_auc"], abs=1e-6)
+        assert (a["flops"], a["params"]) == (b["flops"], b["params"])
+
+
+def test_cached_head_equals_the_plain_fine_tuned_head(tiny):
+    net = _supernet(tiny, "full", True)
+    arch = PathSampler("full", seed=1).sample(4)
+    tc = TrainConfig(steps=8, batch_size=32, lr=0.04, eval_batches=2, eval_batch_size=100, seed=11,
+                     progress=False, device="cpu")
+    before = net.head.weight.detach().clone()
+    sub, m_plain = finetune(net, arch, tiny, tc)
+    head, m_fast = cached_finetune(net, arch, tiny, tc, chunk_rows=32)
+    torch.testing.assert_close(head["weight"], sub.head.weight.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(head["bias"], sub.head.bias.detach(), rtol=1e-5, atol=1e-6)
+    assert m_fast.logloss == pytest.approx(m_plain.logloss, abs=1e-6)
+    assert m_fast.rows == m_plain.rows == 200
+    # the supernet is left as it was: the shortcut trains a copy of the head
+    torch.testing.assert_close(net.head.weight, before)
+
+
+def test_whole_path_fine_tuning_takes_the_plain_path(tiny, monkeypatch):
+    net = _supernet(tiny, "small", True)
+    arch = PathSampler("small", seed=0).sample(1)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("whole-path fine-tuning must not use the cached-trunk shortcut")
+
+    monkeypatch.setattr(_scoring, "cached_finetune", refuse)
+    cfg = ScoringConfig(finetune_steps=3, finetune_batch=128, eval_batches=1, eval_batch_size=512, whole_path=True)
+    out = CandidateScorer(tiny, net, cfg).score(arch)
+    assert out["val_logloss"] > 0
+    with pytest.raises(AssertionError, match="shortcut"):
+        CandidateScorer(tiny, net, CFG).score(arch)
