@@ -21,6 +21,11 @@ from tests.conftest import ensure_chromium
 # segments of different edges counted once (the same rule as polyline_crossings).
 CROSSINGS_BEFORE = {"criteo_small": 63, "criteo_full": 52, "avazu_small": 37, "avazu_full": 25, "kdd_small": 116,
                     "kdd_full": 23}
+# Graphviz dot 2.43.0 on to_dot(g, clusters=False) (the same graph, in the same columns), counted by
+# dot_crossings below on 2026-11-29; the reference where dot is not installed. Half of the count
+# before is the weaker bound everywhere but on criteo_full, where dot itself crosses 34 times.
+CROSSINGS_DOT = {"criteo_small": 18, "criteo_full": 34, "avazu_small": 17, "avazu_full": 9, "kdd_small": 55,
+                 "kdd_full": 9}
 
 
 def _graph(name: str):
@@ -68,7 +73,7 @@ def test_polyline_crossings_counts_proper_crossings_only():
 def test_layout_crosses_at_most_dot_or_half_of_before(name):
     g = _graph(name)
     ours = count_crossings(graph_layout(g))
-    reference = dot_crossings(g) if shutil.which("dot") else 0
+    reference = dot_crossings(g) if shutil.which("dot") else CROSSINGS_DOT[name]
     assert ours <= max(reference, CROSSINGS_BEFORE[name] / 2), (name, ours, reference)
 
 
