@@ -100,3 +100,20 @@ def test_a_utf8_bom_is_stripped_before_the_header(tmp_path):
     criteo_row = "\t".join(["1", *["3"] * 13, *["ab"] * 26])
     criteo = _csv(tmp_path / "criteo.txt", criteo_row, [criteo_row] * 19, encoding_prefix=BOM)
     assert preprocess([criteo], tmp_path / "criteo", fmt=CRITEO).manifest["sources"][0]["rows"] == 20
+
+
+def test_parquet_nan_is_missing_and_inf_is_refused_with_its_row(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fmt = csv_format(label="y", dense=("a",), sparse=("c",), columns=("y", "a", "c"))
+    a = [float(i) for i in range(20)]
+    a[3] = math.nan  # how pandas writes a missing float
+    pq.write_table(pa.table({"y": [i % 2 for i in range(20)], "a": a, "c": ["x"] * 20}), tmp_path / "ok.parquet")
+    ds = preprocess([tmp_path / "ok.parquet"], tmp_path / "ok", fmt=fmt)
+    assert np.isfinite(_all_rows(ds, "dense")).all()
+    a[5] = math.inf
+    pq.write_table(pa.table({"y": [i % 2 for i in range(20)], "a": a, "c": ["x"] * 20}), tmp_path / "inf.parquet")
+    with pytest.raises(DataFormatError) as info:
+        preprocess([tmp_path / "inf.parquet"], tmp_path / "inf", fmt=fmt)
+    assert (info.value.line, info.value.field, info.value.text) == (6, "a", "inf")
