@@ -80,6 +80,14 @@ MUTATIONS = (
              (REFERENCE,)),
     Mutation("dsi-first", "dense->sparse fields put before the operator fields", "nasrec_lab/supernet/_model.py",
              "sparse = torch.cat([sparse, extra], 1)", "sparse = torch.cat([extra, sparse], 1)", (REFERENCE,)),
+    Mutation("dsi-after-fm", "dense->sparse fields taken from the dense output after the FM term",
+             "nasrec_lab/supernet/_model.py", "sparse = torch.cat([sparse, extra], 1)",
+             'sparse = torch.cat([sparse, OPERATORS["dense_sparse_interact"].forward('
+             'get(i, "dense_sparse_interact", ctx), OpInputs(dense=dense), ctx)], 1)', (REFERENCE,)),
+    Mutation("dsi-alias-8e", "at w = 8e only, dense->sparse fields include the FM term (the release's aliasing)",
+             "nasrec_lab/supernet/_model.py", "sparse = torch.cat([sparse, extra], 1)",
+             "sparse = torch.cat([sparse, dense.reshape(-1, ctx.k, ctx.e) if dense.shape[1] == ctx.k * ctx.e "
+             "else extra], 1)", (REFERENCE,)),
     Mutation("four-heads", "attention with 4 heads instead of 8", "nasrec_lab/supernet/_ops.py",
              "ATTENTION_HEADS = 8", "ATTENTION_HEADS = 4", (REFERENCE,)),
     Mutation("gate-right", "Sigmoid Gating gates with the right input", "nasrec_lab/supernet/_ops.py",
