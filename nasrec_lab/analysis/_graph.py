@@ -191,24 +191,45 @@ class GraphInfo:
 
 
 def _layers(g: nx.DiGraph) -> dict[Any, int]:
-    """Column of each node: 2 x block for operators, one more for interaction modules; empty ones dropped."""
-    raw = {n: 2 * d["block"] + (d["kind"] == "interaction") for n, d in g.nodes(data=True)}
-    used = {r: i for i, r in enumerate(sorted(set(raw.values())))}
-    return {n: used[r] for n, r in raw.items()}
+    """Column of each node: its block (interaction modules sit beside their operator, in its column)."""
+    used = {b: i for i, b in enumerate(sorted({d["block"] for _, d in g.nodes(data=True)}))}
+    return {n: used[d["block"]] for n, d in g.nodes(data=True)}
 
 
-def _split_long_edges(g: nx.DiGraph, layer: dict[Any, int]) -> tuple[dict[tuple, list[Any]], dict[Any, int]]:
-    """Each edge as a chain of nodes, one per column it passes (virtual nodes are tuples)."""
-    chains, layer = {}, dict(layer)
+def _anchors(g: nx.DiGraph) -> dict[str, str]:
+    """The operator each interaction module is drawn beside: FM beside the dense operator whose output
+    it is added to, DSI beside the sparse operator whose output it extends."""
+    out = {}
+    for n, d in g.nodes(data=True):
+        if d["kind"] != "interaction":
+            continue
+        sparse_side = d["op"] == "dense_sparse_interact"
+        ops = sorted(m for m, e in g.nodes(data=True) if e["block"] == d["block"] and e["kind"] != "interaction"
+                     and (e["kind"] == "sparse") == sparse_side)
+        out[n] = ops[0]
+    return out
+
+
+def _split_long_edges(g: nx.DiGraph, layer: dict[Any, int], anchor: dict[str, str] | None = None
+                      ) -> tuple[dict[tuple, list[Any]], dict[Any, int], list[tuple[Any, Any]]]:
+    """Each edge between columns as a chain of nodes, one per column it passes (virtual nodes are tuples);
+    edges inside a column (an operator to the module beside its partner) as flat pairs."""
+    anchor = anchor or {}
+    chains, flats = {}, []
+    layer = {n: lv for n, lv in layer.items() if n not in anchor}
     for u, v in g.edges:
-        chain = [u]
-        for lv in range(layer[u] + 1, layer[v]):
+        a, b = anchor.get(u, u), anchor.get(v, v)
+        if layer[a] == layer[b]:
+            flats.append((a, b))
+            continue
+        chain = [a]
+        for lv in range(layer[a] + 1, layer[b]):
             dummy = ("~", u, v, lv)
             layer[dummy] = lv
             chain.append(dummy)
-        chain.append(v)
+        chain.append(b)
         chains[(u, v)] = chain
-    return chains, layer
+    return chains, layer, flats
 
 
 def _crossings_between(upper: dict[Any, int], lower: dict[Any, int], pairs: list[tuple[Any, Any]]) -> int:
@@ -236,8 +257,9 @@ def _median(ps: list[int]) -> float:
     return (ps[m // 2 - 1] * right + ps[m // 2] * left) / (left + right)
 
 
-def _order_columns(g: nx.DiGraph, chains: dict[tuple, list[Any]], layer: dict[Any, int], *,
-                   iterations: int = 24, restarts: int = 6, kicks: int = 0) -> list[list[Any]]:
+def _order_columns(g: nx.DiGraph, chains: dict[tuple, list[Any]], layer: dict[Any, int],
+                   flats: Sequence[tuple[Any, Any]] = (), *, iterations: int = 24, restarts: int = 6,
+                   kicks: int = 0) -> list[list[Any]]:
     """Order the nodes of each column to reduce crossings, the way Graphviz's dot does.
 
     From a breadth-first order (and its mirror, and the lane order: dense on top), alternate
@@ -245,6 +267,8 @@ def _order_columns(g: nx.DiGraph, chains: dict[tuple, list[Any]], layer: dict[An
     followed by adjacent swaps while they help (or, every other pair of passes, do not hurt);
     keep the best order seen. Then sifting (each node moved to the place where its edges to both
     neighbouring columns cross least) and a few seeded shakes of the best order, polished again.
+    An edge inside a column (``flats``) crosses whatever lies between its ends: one per edge
+    passing, two per box (a connector drawn over a box is worse than a crossing).
     """
     import random
 
@@ -256,6 +280,25 @@ def _order_columns(g: nx.DiGraph, chains: dict[tuple, list[Any]], layer: dict[An
             pairs[layer[a]].append((a, b))
             preds[b].append(a)
             succs[a].append(b)
+
+    partners: dict[Any, list[Any]] = defaultdict(list)
+    for a, b in flats:
+        partners[a].append(b)
+        partners[b].append(a)
+
+    def weight(x: Any) -> int:  # what lying between the ends of a flat edge costs
+        return 1 if isinstance(x, tuple) else 2
+
+    def flat_cost(col: list[Any]) -> int:
+        if not partners:
+            return 0
+        idx = {x: i for i, x in enumerate(col)}
+        n = 0
+        for a, b in flats:
+            if a in idx and b in idx:
+                lo, hi = sorted((idx[a], idx[b]))
+                n += sum(weight(x) for x in col[lo + 1:hi])
+        return n
 
     def lane(x: Any) -> float:
         return g.nodes[x]["lane"] if not isinstance(x, tuple) else g.nodes[x[1]]["lane"]
@@ -280,13 +323,18 @@ def _order_columns(g: nx.DiGraph, chains: dict[tuple, list[Any]], layer: dict[An
 
     def total(cs: list[list[Any]]) -> int:
         pos = [{x: i for i, x in enumerate(c)} for c in cs]
-        return sum(_crossings_between(pos[lv], pos[lv + 1], pairs[lv]) for lv in range(n_layers - 1))
+        return (sum(_crossings_between(pos[lv], pos[lv + 1], pairs[lv]) for lv in range(n_layers - 1))
+                + sum(flat_cost(c) for c in cs))
 
     def transpose(cs: list[list[Any]], plateau: bool) -> None:
         pos = [{x: i for i, x in enumerate(c)} for c in cs]
 
         def cost(lv: int, v: Any, w: Any) -> int:  # crossings of v's and w's edges with v above w
             n = 0
+            if partners:  # w between v and a partner below, or v between w and a partner above
+                here, i = pos[lv], min(pos[lv][v], pos[lv][w])
+                n += weight(w) * sum(here[p] > i + 1 for p in partners[v] if p != w)
+                n += weight(v) * sum(here[q] < i for q in partners[w] if q != v)
             if lv:
                 up = pos[lv - 1]
                 n += sum(up[a] > up[b] for a in preds[v] for b in preds[w])
@@ -335,6 +383,8 @@ def _order_columns(g: nx.DiGraph, chains: dict[tuple, list[Any]], layer: dict[An
             for y in rest:
                 cost += c[y][v] - c[v][y]
                 costs.append(cost)
+            if partners:
+                costs = [k + flat_cost([col[i] for i in rest[:p] + [v] + rest[p:]]) for p, k in enumerate(costs)]
             here = order.index(v)
             p = min(range(len(costs)), key=lambda k: (costs[k], k != here))
             order = rest[:p] + [v] + rest[p:]
@@ -474,26 +524,38 @@ def graph_layout(g: nx.DiGraph, *, highlight: set[str] | None = None, changed_bl
     """The layered drawing of ``g`` as plain data (see :class:`GraphInfo`); nothing is drawn."""
     highlight = highlight or set()
     changed_blocks = changed_blocks or set()
-    layer0 = _layers(g)
-    chains, layer = _split_long_edges(g, layer0)
-    cols = _order_columns(g, chains, layer)
+    anchor = _anchors(g)
+    beside: dict[str, list[str]] = defaultdict(list)  # operator -> the modules drawn at its right
+    for m, op in sorted(anchor.items()):
+        beside[op].append(m)
+    chains, layer, flats = _split_long_edges(g, _layers(g), anchor)
+    cols = _order_columns(g, chains, layer, flats)
     preds, succs = defaultdict(list), defaultdict(list)
     for chain in chains.values():
         for a, b in zip(chain, chain[1:]):
             preds[b].append(a)
             succs[a].append(b)
     box = {n: _node_text(d) for n, d in g.nodes(data=True)}
+    for op, ms in beside.items():  # an operator and its modules: one height
+        h = max(box[x][1] for x in [op, *ms])
+        for x in [op, *ms]:
+            box[x] = (box[x][0], h)
+    # a column item: an operator with its modules beside it, or a virtual node
+    item_w = {x: box[x][0] + sum(box[m][0] for m in beside[x]) for col in cols for x in col if not isinstance(x, tuple)}
     heights = {x: (box[x][1] if not isinstance(x, tuple) else 0.0) for col in cols for x in col}
-    y = _place_vertically(cols, heights, preds, succs)
+    near_p, near_s = defaultdict(list), defaultdict(list)
+    for a, b in flats:  # the two ends of an edge inside a column attract each other too
+        near_p[b].append(a)
+        near_s[a].append(b)
+    y = _place_vertically(cols, heights, {x: preds[x] + near_p[x] for x in heights},
+                          {x: succs[x] + near_s[x] for x in heights})
 
-    # columns left to right: a block's operators, then (narrow, close) its interaction modules
     col_block = [g.nodes[next(x for x in col if not isinstance(x, tuple))]["block"] for col in cols]
-    col_inner = [any(not isinstance(x, tuple) and g.nodes[x]["kind"] == "interaction" for x in col) for col in cols]
-    col_w = [max([box[x][0] for x in col if not isinstance(x, tuple)] + [0.0]) for col in cols]
+    col_w = [max([item_w[x] for x in col if not isinstance(x, tuple)] + [0.0]) for col in cols]
     x0s, x = [], float(_MARGIN)
     for lv in range(len(cols)):
         if lv:
-            x += _GAP_INNER if col_inner[lv] else _GAP_BLOCK
+            x += _GAP_BLOCK
         x0s.append(x)
         x += col_w[lv]
     width = x + _MARGIN
@@ -503,26 +565,36 @@ def graph_layout(g: nx.DiGraph, *, highlight: set[str] | None = None, changed_bl
     height = max(y[x] + heights[x] / 2 for x in y) + _MARGIN
 
     nodes = []
-    pos: dict[Any, tuple[float, float, float, float]] = {}  # id -> x0, x1, y, h
+    pos: dict[Any, tuple[float, float, float, float]] = {}  # item -> x0, x1, y, h (modules included)
+    centre: dict[str, tuple[float, float]] = {}
     for lv, col in enumerate(cols):
         cx = x0s[lv] + col_w[lv] / 2
         for n in col:
             if isinstance(n, tuple):
                 pos[n] = (x0s[lv], x0s[lv] + col_w[lv], y[n], 0.0)
                 continue
-            d = g.nodes[n]
-            w, h = box[n]
-            pos[n] = (cx - w / 2, cx + w / 2, y[n], h)
-            hover = (f"<b>{d['label']}</b> ({'block ' + str(d['block']) if d['kind'] not in ('input', 'head') else d['kind']})"
-                     f"<br>{d.get('width', '')}<br>{d['flops'] / 1e3:,.1f} kFLOPs, {d['params']:,} params"
-                     + ("" if d["live"] else "<br>dead: never reaches the head, not computed"))
-            nodes.append({"id": n, "label": d["label"], "width": d.get("width", ""), "kind": d["kind"],
-                          "color": KIND_COLORS[d["kind"]], "block": d["block"], "x": cx, "y": y[n], "w": w, "h": h,
-                          "hover": hover, "live": d["live"], "highlight": n in highlight or d["block"] in changed_blocks})
+            x0 = cx - item_w[n] / 2
+            pos[n] = (x0, x0 + item_w[n], y[n], box[n][1])
+            for m in [n, *beside[n]]:
+                w, h = box[m]
+                centre[m] = (x0 + w / 2, y[n])
+                x0 += w
+    for n, d in g.nodes(data=True):
+        (cx, cy), (w, h) = centre[n], box[n]
+        where = f"block {d['block']}" if d["kind"] not in ("input", "head") else d["kind"]
+        hover = (f"<b>{d['label']}</b> ({where})<br>{d.get('width', '')}<br>"
+                 f"{d['flops'] / 1e3:,.1f} kFLOPs, {d['params']:,} params"
+                 + ("" if d["live"] else "<br>dead: never reaches the head, not computed"))
+        nodes.append({"id": n, "label": d["label"], "width": d.get("width", ""), "kind": d["kind"],
+                      "color": KIND_COLORS[d["kind"]], "block": d["block"], "x": cx, "y": cy, "w": w, "h": h,
+                      "hover": hover, "live": d["live"], "highlight": n in highlight or d["block"] in changed_blocks,
+                      "beside": anchor.get(n)})
 
-    # ports: edges leave and enter a box spread over its side, in the order of their other ends
+    # ports: edges leave and enter an item spread over its side, in the order of their other ends
     out_port, in_port = {}, {}
-    for n in g.nodes:
+    for n in pos:
+        if isinstance(n, tuple):
+            continue
         _, _, yc, h = pos[n]
         for ports, nbrs, other in ((out_port, succs[n], 1), (in_port, preds[n], 0)):
             if not nbrs:
@@ -534,26 +606,45 @@ def graph_layout(g: nx.DiGraph, *, highlight: set[str] | None = None, changed_bl
                 ports[(n, v) if other else (v, n)] = yc + off
     edges = []
     col_x = [(x0s[lv], x0s[lv] + col_w[lv]) for lv in range(len(cols))]
-    for (u, v), chain in chains.items():
-        d = g.edges[u, v]
-        y_out = out_port[(u, chain[1])]
+    for u, v, d in g.edges(data=True):
+        is_live = g.nodes[u]["live"] and g.nodes[v]["live"]
+        if (u, v) not in chains:
+            # inside a column: from the operator's top or bottom to the module beside its partner
+            (xu, yu), (xv, yv) = centre[u], centre[v]
+            down = yv > yu
+            y0 = yu + (box[u][1] / 2 if down else -box[u][1] / 2)
+            y1 = yv - (box[v][1] / 2 if down else -box[v][1] / 2)
+            base = y1 - _ARROW if down else y1 + _ARROW
+            xs, ys = [xu], [y0]
+            for t in range(1, _SAMPLES + 1):
+                k = t / _SAMPLES
+                a, b_, c, e = (1 - k) ** 3, 3 * k * (1 - k) ** 2, 3 * k * k * (1 - k), k ** 3
+                xs.append((a + b_) * xu + (c + e) * xv)
+                ys.append(a * y0 + b_ * (y0 + base) / 2 + c * (y0 + base) / 2 + e * base)
+            xs.append(xv)
+            ys.append(y1)
+            edges.append({"source": u, "target": v, "kind": d["kind"], "role": d.get("role", ""), "live": is_live,
+                          "x": xs, "y": ys, "arrow": "down" if down else "up"})
+            continue
+        chain = chains[(u, v)]
+        a0, bn = chain[0], chain[-1]
+        y_out = out_port[(a0, chain[1])]
         # a straight stub to the column's edge, curves only in the gaps between columns, straight through
         # the columns a long edge passes, a stub to the target's box, the arrowhead at its side
-        xs, ys = [pos[u][1], col_x[layer[u]][1]], [y_out, y_out]
+        xs, ys = [pos[a0][1], col_x[layer[a0]][1]], [y_out, y_out]
         for a, b in zip(chain, chain[1:]):
             ya = ys[-1]
             yb = in_port[(a, b)] if not isinstance(b, tuple) else pos[b][2]
-            cx, cy = _curve(col_x[layer[a]][1], ya, col_x[layer[b]][0] - (_ARROW if b == v else 0.0), yb)
+            cx, cy = _curve(col_x[layer[a]][1], ya, col_x[layer[b]][0] - (_ARROW if b == bn else 0.0), yb)
             xs += cx
             ys += cy
             if isinstance(b, tuple):
                 xs.append(col_x[layer[b]][1])
                 ys.append(yb)
-        xs += [max(pos[v][0] - _ARROW, xs[-1]), pos[v][0]]  # the last point is the arrowhead's tip
+        xs += [max(pos[bn][0] - _ARROW, xs[-1]), pos[bn][0]]  # the last point is the arrowhead's tip
         ys += [ys[-1], ys[-1]]
-        is_live = g.nodes[u]["live"] and g.nodes[v]["live"]
         edges.append({"source": u, "target": v, "kind": d["kind"], "role": d.get("role", ""), "live": is_live,
-                      "x": xs, "y": ys})
+                      "x": xs, "y": ys, "arrow": "right"})
 
     columns = []
     for lv in range(len(cols)):
@@ -592,11 +683,11 @@ def _legend(g: nx.DiGraph, width: float) -> tuple[list[list[dict[str, Any]]], li
     space = get_space(g.graph.get("space", "full"))
     notes = []
     if any(d.get("op") == "deep_fm" for _, d in g.nodes(data=True)):
-        notes.append("FM: factorization machine on the block's sparse output, projected to w and added to its "
-                     "dense output.")
+        notes.append("FM, beside a dense operator: a factorization machine on the block's sparse output, "
+                     "projected to w and added to that operator's output.")
     if any(d.get("op") == "dense_sparse_interact" for _, d in g.nodes(data=True)):
-        notes.append(f"DSI: the block's dense output projected to {space.interaction_fields} fields, appended to "
-                     "its sparse output.")
+        notes.append(f"DSI, beside a sparse operator: the block's dense output projected to "
+                     f"{space.interaction_fields} fields and appended to that operator's output.")
     notes.append("Dense width w; sparse fields m × embedding dim e.")
     if any(not d["live"] for _, d in g.nodes(data=True)):
         notes.append("Faded: dead, its output never reaches the head, so it is not computed.")
@@ -709,18 +800,20 @@ def _draw(fig, info: GraphInfo, dy: float, s: float, subtitle: str | None = None
             es = [e for e in info.edges if e["kind"] == kind and e["live"] == is_live]
             if not es:
                 continue
-            xs, ys, ax, ay = [], [], [], []
+            xs, ys, ax, ay, sym = [], [], [], [], []
             for e in es:
                 xs += [*e["x"][:-1], None]
                 ys += [*(y + dy for y in e["y"][:-1]), None]
-                ax.append(e["x"][-1] - _ARROW / 2)
-                ay.append(e["y"][-1] + dy)
+                step = {"right": (-1, 0), "down": (0, -1), "up": (0, 1)}[e["arrow"]]
+                ax.append(e["x"][-1] + step[0] * _ARROW / 2)
+                ay.append(e["y"][-1] + step[1] * _ARROW / 2 + dy)
+                sym.append(f"triangle-{e['arrow']}")
             op = 1.0 if is_live else 0.3
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False, opacity=0.75 * op,
                                      name=f"{kind} edge", line=dict(color=color, width=1.3 * max(s, 0.7),
                                                                     dash="dot" if kind == "internal" else "solid")))
             fig.add_trace(go.Scatter(x=ax, y=ay, mode="markers", hoverinfo="skip", showlegend=False, opacity=op,
-                                     name=f"{kind} arrow", marker=dict(symbol="triangle-right", size=8 * s,
+                                     name=f"{kind} arrow", marker=dict(symbol=sym, size=8 * s,
                                                                        color=color, line=dict(width=0))))
     for n in info.nodes:
         x0, x1 = n["x"] - n["w"] / 2, n["x"] + n["w"] / 2
