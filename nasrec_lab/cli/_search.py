@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..search import SEARCHERS
-from ._common import add_json, add_seed, add_threads, apply_threads, dumps, with_example
+from ._common import CLIError, add_json, add_seed, add_threads, apply_threads, dumps, with_example
 
 
 def add_search(sub: argparse._SubParsersAction) -> None:
@@ -24,12 +24,15 @@ def add_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the search of this name in the store")
     add_json(p)
     p.add_argument("--name", help="search name in the store (default: SEARCHER-seedS)")
+    p.add_argument("--export", metavar="BEST.json", help="write the best architecture here (with its space; "
+                                                         "nasrec-lab train-subnet takes it as is)")
     p.add_argument("--scoring", choices=["finetune", "inherit", "scratch"], default="finetune")
     p.add_argument("--whole-path", action="store_true", help="fine-tune the whole path, not only the head")
     p.add_argument("--finetune-batch", type=int, default=512)
     p.add_argument("--eval-batch-size", type=int, default=8192)
     p.add_argument("--population", type=int, help="evolution: initial population (default: sized from --budget; "
-                                                  "at budget 2048 the paper's 128 / 64 / 8 / 240)")
+                                                  "at budget 2048 the paper's 128 / 64 / 8 / 240); "
+                                                  "nsga2: population size (default 50)")
     p.add_argument("--sample-size", type=int, help="evolution: tournament size")
     p.add_argument("--children", type=int, help="evolution: children per generation")
     p.add_argument("--generations", type=int, help="evolution: generations")
@@ -47,7 +50,15 @@ def add_search(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from ..search import Objective, ScorerSpec, ScoringConfig, SearchRunner, SearchStore, make_searcher
+    from ..search import (
+        Objective,
+        ScorerSpec,
+        ScoringConfig,
+        SearchRunner,
+        SearchStore,
+        make_searcher,
+        optuna_storage_path,
+    )
     from ..space import SearchSpace
     from ..training import read_checkpoint
 
@@ -60,13 +71,16 @@ def cmd_search(args: argparse.Namespace) -> int:
                             whole_path=args.whole_path, eval_batches=args.eval_batches,
                             eval_batch_size=args.eval_batch_size, threads=args.threads,
                             latency=args.max_latency_ms is not None)
+    name = args.name or f"{args.searcher}-seed{args.seed}"
     kwargs = {}
     if args.searcher == "evolution":
         kwargs = dict(population=args.population, sample_size=args.sample_size, children=args.children,
                       generations=args.generations, top_k=args.top_k)
+    elif args.searcher in ("tpe", "nsga2"):  # the Optuna study beside the store, for optuna-dashboard
+        kwargs = dict(storage=optuna_storage_path(args.store), study_name=name,
+                      population=args.population if args.searcher == "nsga2" else None)
     searcher = make_searcher(args.searcher, space, objective, seed=args.seed, budget=args.budget, **kwargs)
     spec = ScorerSpec(str(Path(args.data).resolve()), str(Path(args.supernet).resolve()), scoring)
-    name = args.name or f"{args.searcher}-seed{args.seed}"
 
     def progress(event) -> None:
         loss = event.record.val_logloss  # None when over a hard budget (not trained)
@@ -79,6 +93,14 @@ def cmd_search(args: argparse.Namespace) -> int:
                               callbacks=[progress], resume=args.resume)
         result = runner.run()
     out = result.to_json()
+    if args.export:
+        if result.best_arch is None:
+            raise CLIError(f"--export: search {name!r} has no best architecture to write (no finite score)")
+        from ..space import save_architecture
+
+        save_architecture(args.export, result.best_arch, space, search=name, store=str(Path(args.store).resolve()),
+                          val_logloss=result.best_val_logloss)
+        out["export"] = str(Path(args.export).resolve())
     if args.json:
         print(dumps(out))
     elif out["best_val_logloss"] is None:

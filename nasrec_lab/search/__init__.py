@@ -1,8 +1,9 @@
 """Search: searchers (evolution, random), scoring, objectives and Pareto fronts, the SQLite store,
-parallel backends (in-process, process pool, Ray) and rank-correlation studies."""
+parallel backends (in-process, process pool, Ray), rank-correlation studies, Optuna samplers as searchers."""
 
 from ._backends import InProcessBackend, ProcessPoolBackend, RayBackend, ScorerSpec, make_backend
 from ._objective import Objective, hypervolume_2d, pareto_front, pareto_ranks
+from ._optuna import NSGA2Search, OptunaSearcher, TPESearch, optuna_storage_path
 from ._rank import RankCorrelation, RankPoint, RankStudy, RankTracker, rank_correlation
 from ._runner import CandidateEvent, SearchResult, SearchRunner, hypervolume_reference
 from ._scoring import CandidateScorer, ScoringConfig, candidate_seed
@@ -16,7 +17,9 @@ __all__ = [
     "CandidateRecord",
     "CandidateScorer",
     "InProcessBackend",
+    "NSGA2Search",
     "Objective",
+    "OptunaSearcher",
     "ProcessPoolBackend",
     "RandomSearch",
     "RankCorrelation",
@@ -32,12 +35,14 @@ __all__ = [
     "SearchRunner",
     "SearchStore",
     "Searcher",
+    "TPESearch",
     "candidate_seed",
     "evolution_sizes",
     "hypervolume_2d",
     "hypervolume_reference",
     "make_backend",
     "make_searcher",
+    "optuna_storage_path",
     "pareto_front",
     "pareto_ranks",
     "rank_correlation",

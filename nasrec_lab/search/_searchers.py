@@ -1,4 +1,4 @@
-"""Searchers behind one small ask/tell interface: regularized evolution and random search.
+"""Searchers behind one small ask/tell interface: regularized evolution, random search, Optuna's samplers.
 
 Call order: ``ask()`` returns the next batch of :class:`Request`s; score every one; ``tell()``
 the scores back in the same order; repeat until ``done``. ``state_dict()`` after a ``tell``
@@ -202,7 +202,8 @@ class RegularizedEvolution(Searcher):
         self.population = state["population"]
 
 
-SEARCHERS = {"evolution": RegularizedEvolution, "random": RandomSearch}
+SEARCHERS: dict[str, type[Searcher]] = {"evolution": RegularizedEvolution, "random": RandomSearch}
+from . import _optuna  # noqa: E402, F401  (subclasses Searcher; registers tpe and nsga2 in SEARCHERS)
 
 
 def evolution_sizes(budget: int, *, children: int = 8) -> dict[str, int]:
@@ -229,13 +230,17 @@ def evolution_sizes(budget: int, *, children: int = 8) -> dict[str, int]:
 
 def make_searcher(name: str, space, objective: Objective | None = None, *, seed: int = 0, budget: int | None = None,
                   **kwargs: Any) -> Searcher:
-    """``evolution`` or ``random``; ``budget`` (candidates) sizes random search, and evolution too
-    when none of its settings is given (see :func:`evolution_sizes`)."""
+    """``evolution``, ``random``, ``tpe`` or ``nsga2``; ``budget`` (candidates) sizes random search and
+    the Optuna searchers, and evolution too when none of its settings is given (see
+    :func:`evolution_sizes`). The Optuna searchers take ``storage`` (the SQLite file that
+    optuna-dashboard opens) and ``study_name``."""
     if name not in SEARCHERS:
         raise ValueError(f"unknown searcher {name!r}; known: {sorted(SEARCHERS)}")
-    if name == "random":
-        return RandomSearch(space, objective, seed=seed, budget=budget or 2048, **kwargs)
     given = {k: v for k, v in kwargs.items() if v is not None}  # None = not set (the CLI's defaults)
+    if name == "random":
+        return RandomSearch(space, objective, seed=seed, budget=budget or 2048, **given)
+    if issubclass(SEARCHERS[name], _optuna.OptunaSearcher):
+        return SEARCHERS[name](space, objective, seed=seed, budget=budget or 2048, **given)
     if budget is not None and not given.keys() & {"population", "sample_size", "children", "generations", "top_k"}:
         given |= evolution_sizes(budget)
     return RegularizedEvolution(space, objective, seed=seed, **given)
