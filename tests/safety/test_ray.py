@@ -7,7 +7,7 @@ import pytest
 from nasrec_lab.search import ScoringConfig
 from nasrec_lab.search._backends import RayBackend, ScorerSpec
 
-LOOPBACK = ("127.0.0.1", "::1")
+LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
 
 
 def test_a_local_ray_listens_on_loopback_only(tiny):
