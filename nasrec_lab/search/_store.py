@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,8 +21,11 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_VERSION = 2
-# (store file, search id) of the searches this process runs (POSIX locks do not exclude the owner)
+# (lock file, search id) of the searches this process runs (POSIX locks do not exclude their owner),
+# and the one open descriptor per lock file with its number of users
 _HELD: set[tuple[str, int]] = set()
+_LOCK_FILES: dict[str, tuple[int, int]] = {}
+_LOCKS_GUARD = threading.Lock()
 # Settings added after stores were written: a stored search without them is not refused for it.
 _LATER_SETTINGS = ("supernet_sha256",)
 
@@ -151,24 +155,35 @@ class SearchStore:
         """
         import fcntl
 
-        key = (str(self.path.resolve()), search_id)
-        if key in _HELD:
-            raise ValueError(f"{self.path}: search {name!r} is already running in this process")
-        lock_path = self.path.with_name(self.path.name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
-        try:
+        lock_path = str(self.path.resolve()) + ".lock"
+        with _LOCKS_GUARD:
+            if (lock_path, search_id) in _HELD:
+                raise ValueError(f"{self.path}: search {name!r} is already running in this process")
+            # One descriptor per file and process: closing any descriptor of a file drops every
+            # POSIX lock the process holds on it, so each search unlocks only its own byte.
+            fd, users = _LOCK_FILES.get(lock_path, (None, 0))
+            if fd is None:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
             try:
                 fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, search_id)
             except OSError:
+                if not users:
+                    os.close(fd)
                 raise ValueError(f"{self.path}: search {name!r} is being run by another process; wait for it "
                                  "to finish (or stop it) before resuming") from None
-            _HELD.add(key)
-            try:
-                yield
-            finally:
-                _HELD.discard(key)
+            _LOCK_FILES[lock_path] = (fd, users + 1)
+            _HELD.add((lock_path, search_id))
+        try:
+            yield
         finally:
-            os.close(fd)  # releases the lock
+            with _LOCKS_GUARD:
+                _HELD.discard((lock_path, search_id))
+                fcntl.lockf(fd, fcntl.LOCK_UN, 1, search_id)
+                fd, users = _LOCK_FILES.pop(lock_path)
+                if users > 1:
+                    _LOCK_FILES[lock_path] = (fd, users - 1)
+                else:
+                    os.close(fd)
 
     def __enter__(self) -> SearchStore:
         return self
