@@ -69,6 +69,8 @@ class SearchRunner:
         self.budget, self.seed = int(budget), int(seed)
         if self.budget < 1:
             raise ValueError(f"the budget must be at least 1 candidate, got {budget}")
+        if backend != "inprocess" and workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
         self.callbacks = list(callbacks)
         self.objective: Objective = searcher.objective
         self.data = CTRDataset(spec.data)
