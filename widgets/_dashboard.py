@@ -34,12 +34,12 @@ class Dashboard(Panel):
         self.settings = dict(supernet_steps=supernet_steps, budget=budget, batch_size=batch_size,
                              finetune_steps=finetune_steps, eval_batches=eval_batches,
                              eval_batch_size=eval_batch_size, rank_refs=rank_refs, rank_every=rank_every, seed=seed)
-        # the notebook's output area is about 950 px wide with JupyterLab's side panel open
-        self.editor = SpaceEditor(get_space(space), schema=self.data.schema, seed=seed, figure_width=900)
+        # the notebook's output area is about 1000 px wide with JupyterLab's file browser open
+        self.editor = SpaceEditor(get_space(space), schema=self.data.schema, seed=seed, figure_width=960)
         self.training = TrainingMonitor(title="supernet training")
         self.rank = RankMonitor()
         self.viewer = ArchitectureViewer(schema=self.data.schema, space=get_space(space), data=self.data,
-                                         export_dir=self.out, train_steps=200, figure_width=900)
+                                         export_dir=self.out, train_steps=200, figure_width=960)
         self.pareto = ParetoExplorer(self.viewer)
         self.steps = W.BoundedIntText(value=supernet_steps, min=1, max=10**7, description="supernet steps")
         self.budget = W.BoundedIntText(value=budget, min=2, max=10**6, description="search budget")

@@ -102,7 +102,7 @@ def architecture_graph(arch: Architecture, schema: FeatureSchema | None = None, 
         f, p = cost_of(op, i) if op else (0, 0)
         g.add_node(node, op=op, flops=f if is_live else 0, params=p if is_live else 0, live=is_live, **attrs)
 
-    g = nx.DiGraph(name=arch.hash(), space=space.name)
+    g = nx.DiGraph(name=arch.hash(), space=space.name, interaction_fields=k_fields)
     add("D0", "", 0, True, label="Dense input", kind="input", block=0, lane=0,
         width=f"w={schema.n_dense}" if schema else "")
     add("S0", "", 0, True, label="Sparse input", kind="input", block=0, lane=2,
@@ -680,14 +680,14 @@ def _legend(g: nx.DiGraph, width: float) -> tuple[list[list[dict[str, Any]]], li
         x += w
     if row:
         rows.append(row)
-    space = get_space(g.graph.get("space", "full"))
+    k_fields = g.graph.get("interaction_fields", get_space("full").interaction_fields)
     notes = []
     if any(d.get("op") == "deep_fm" for _, d in g.nodes(data=True)):
         notes.append("FM, beside a dense operator: a factorization machine on the block's sparse output, "
                      "projected to w and added to that operator's output.")
     if any(d.get("op") == "dense_sparse_interact" for _, d in g.nodes(data=True)):
         notes.append(f"DSI, beside a sparse operator: the block's dense output projected to "
-                     f"{space.interaction_fields} fields and appended to that operator's output.")
+                     f"{k_fields} fields and appended to that operator's output.")
     notes.append("Dense width w; sparse fields m × embedding dim e.")
     if any(not d["live"] for _, d in g.nodes(data=True)):
         notes.append("Faded: dead, its output never reaches the head, so it is not computed.")
@@ -828,7 +828,7 @@ def _draw(fig, info: GraphInfo, dy: float, s: float, subtitle: str | None = None
             continue
         text = [f"<b>{n['label']}</b>" + (f"<br>{n['width']}" if n["width"] else "") for n in ns]
         fig.add_trace(go.Scatter(
-            x=[n["x"] for n in ns], y=[n["y"] + dy for n in ns], mode="markers+text", name=KIND_NAMES[kind],
+            x=[n["x"] for n in ns], y=[n["y"] + dy for n in ns], mode="markers+text", name=kind,
             text=text, textposition="middle center", showlegend=False, cliponaxis=False,
             textfont=dict(size=_NAME_SIZE * s, family=FONT_FAMILY,
                           color=["#1a1a1a" if n["live"] else "#8a8a8a" for n in ns]),

@@ -139,6 +139,17 @@ def test_dashboard_in_jupyterlab(lab):
             page.locator(".arch-metrics").first.wait_for(timeout=10_000)
             assert "val log loss" in page.locator(".arch-metrics").first.inner_text()
             graph.first.scroll_into_view_if_needed()
+            # nothing clipped: the head's label lies inside the plot area and inside the visible output area
+            head = graph.first.locator(".textpoint text", has_text="Head").first
+            head.wait_for(timeout=10_000)
+            label = head.bounding_box()
+            plot_area = graph.first.locator(".nsewdrag").first.bounding_box()
+            output = page.locator(".jp-OutputArea-output", has=graph.first).last.bounding_box()
+            for outer in (plot_area, output):
+                assert outer["x"] <= label["x"] and label["x"] + label["width"] <= outer["x"] + outer["width"], \
+                    (label, outer)
+                assert outer["y"] <= label["y"] and label["y"] + label["height"] <= outer["y"] + outer["height"], \
+                    (label, outer)
             page.screenshot(path=str(ARTIFACTS / "dashboard-3-subnet.png"))
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "dashboard-failure.png"), full_page=True)
