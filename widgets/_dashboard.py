@@ -8,7 +8,6 @@ from pathlib import Path
 import ipywidgets as W
 
 from nasrec_lab.data import CTRDataset
-from nasrec_lab.space import PathSampler
 
 from ._common import Panel
 from ._editor import SpaceEditor
@@ -78,58 +77,44 @@ class Dashboard(Panel):
         return self._thread
 
     def _work(self, space) -> None:
-        from nasrec_lab.search import (
-            RankStudy,
-            RankTracker,
-            ScorerSpec,
-            ScoringConfig,
-            SearchRunner,
-            SearchStore,
-            make_searcher,
-        )
-        from nasrec_lab.supernet import SuperNet
-        from nasrec_lab.training import TrainConfig, Trainer
+        from nasrec_lab.pipeline import PipelineConfig, run_search, supernet_trainer
+        from nasrec_lab.search import RankStudy, RankTracker, SearchStore
 
         s = self.settings
         try:
             steps, budget = int(self.steps.value), int(self.budget.value)
             self.out.mkdir(parents=True, exist_ok=True)
             self._set_state("training the supernet")
-            net = SuperNet(self.data.schema, space, seed=s["seed"])
-            callbacks = [self.training]
+            run_dir = self.out / "supernet"
+            ckpt = run_dir / "checkpoint.pt"
+            if ckpt.exists():
+                ckpt.unlink()
+            trainer = supernet_trainer(self.data, space, steps, seed=s["seed"], checkpoint_dir=run_dir,
+                                       callbacks=[self.training], batch_size=s["batch_size"],
+                                       log_every=max(1, steps // 100))
             if s["rank_refs"]:
                 study = RankStudy(self.data, space, references=s["rank_refs"], seed=s["seed"],
                                   store=SearchStore(self.out / "ground_truth.sqlite"))
                 self._set_state(f"ground truth of {s['rank_refs']} references")
                 study.ground_truth()
-                tracker = RankTracker(study, net, every=s["rank_every"], on_point=self.rank.on_point,
+                tracker = RankTracker(study, trainer.model, every=s["rank_every"], on_point=self.rank.on_point,
                                       eval_batches=s["eval_batches"], eval_batch_size=s["eval_batch_size"])
                 self.rank.tracker = tracker
-                callbacks.append(tracker)
-            run_dir = self.out / "supernet"
-            ckpt = run_dir / "checkpoint.pt"
-            if ckpt.exists():
-                ckpt.unlink()
-            trainer = Trainer(net, self.data, TrainConfig(steps=steps, batch_size=s["batch_size"], seed=s["seed"],
-                                                          progress=False, log_every=max(1, steps // 100)),
-                              sampler=PathSampler(space, seed=s["seed"], warmup_steps=steps // 10),
-                              callbacks=callbacks, checkpoint_dir=run_dir)
+                trainer.callbacks.append(tracker)
             self.training.trainer = trainer
             self._set_state("training the supernet")
             trainer.run()
             trainer.save_checkpoint()
             self.training.throttle.flush_now()
             self._set_state("searching")
-            searcher = make_searcher("evolution", space, seed=s["seed"], budget=budget)
-            spec = ScorerSpec(str(self.data.path), str(ckpt),
-                              ScoringConfig(finetune_steps=s["finetune_steps"], eval_batches=s["eval_batches"],
-                                            eval_batch_size=s["eval_batch_size"], threads=2))
+            config = PipelineConfig(space=space, supernet_steps=steps, budget=budget, seed=s["seed"], threads=2,
+                                    finetune_steps=s["finetune_steps"], eval_batches=s["eval_batches"],
+                                    eval_batch_size=s["eval_batch_size"])
             store_path = self.out / "search.sqlite"
             if store_path.exists():
                 store_path.unlink()
-            with SearchStore(store_path) as store:
-                self.result = SearchRunner(store=store, name="dashboard", searcher=searcher, spec=spec, budget=budget,
-                                           seed=s["seed"], callbacks=[self.pareto.on_candidate]).run()
+            self.result = run_search(self.data, ckpt, config, store_path, name="dashboard",
+                                     callbacks=[self.pareto.on_candidate])
             self.pareto.throttle.flush_now()
             self._set_state(f"done: best {self.result.best_hash} val log loss {self.result.best_val_logloss:.5f}")
         except Exception as exc:  # shown in the page

@@ -84,32 +84,28 @@ class ArchitectureViewer(Panel):
         if self.arch is None:
             return None
         path = self.export_dir / f"architecture-{self.arch.hash()}.json"
-        from nasrec_lab._atomic import atomic_write_json
+        from nasrec_lab.space import save_architecture
 
-        atomic_write_json(path, {**self.arch.to_json(), "space": self.space.name})
+        save_architecture(path, self.arch, self.space)
         self.status.value = f"exported to {path}"
         return path
 
     def train(self) -> threading.Thread | None:
         if self.arch is None or self.data is None:
             return None
-        from nasrec_lab.supernet import build
-        from nasrec_lab.training import TrainConfig, Trainer
+        from nasrec_lab.pipeline import train_architecture
 
-        arch = self.arch
-        model = build(arch, self.data.schema, self.space)
-        config = TrainConfig(steps=self.train_steps, epochs=None if self.train_steps else 1.0, batch_size=256,
-                             lr=0.05, train_split="train+val", eval_split="test", progress=False)
-        trainer = Trainer(model, self.data, config)
-        self.status.value = f"training {arch.hash()} from scratch ({trainer.total_steps} steps)..."
+        arch, space, data, steps = self.arch, self.space, self.data, self.train_steps
+        self.status.value = f"training {arch.hash()} from scratch (the final recipe)..."
 
         def work() -> None:
             try:
-                trainer.run()
-                m = trainer.evaluate("test")
-                self.result = {"hash": arch.hash(), "test_logloss": m.logloss, "test_auc": m.auc}
-                self.status.value = (f'<span class="train-result">{arch.hash()}: test log loss {m.logloss:.5f}, '
-                                     f"AUC {m.auc:.4f}</span>")
+                res = train_architecture(arch, data, space, steps=steps).result
+                auc = "undefined" if res.test_auc is None else f"{res.test_auc:.4f}"
+                self.result = {"hash": arch.hash(), "test_logloss": res.test_logloss, "test_auc": res.test_auc,
+                               "epochs": res.epochs}
+                self.status.value = (f'<span class="train-result">{arch.hash()}: test log loss '
+                                     f"{res.test_logloss:.5f}, AUC {auc} ({res.epochs:g} epochs)</span>")
             except Exception as exc:  # shown, not raised in a thread
                 self.status.value = f'<span style="color:#c00">training failed: {exc}</span>'
 

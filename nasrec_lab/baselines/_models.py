@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from .._atomic import atomic_write_bytes
 from ..data import FeatureSchema
 from ..space import Architecture, Block, SearchSpace, get_space
+from ..supernet import init_field_tables_
 
 BASELINES: dict[str, Callable[..., Baseline]] = {}
 
@@ -57,7 +58,7 @@ class Baseline(nn.Module):
         self.register_buffer("offsets", torch.cumsum(sizes, 0), persistent=False)
         # sparse gradients: Adagrad updates only the rows a batch touched
         self.embedding = nn.Embedding(sum(schema.table_sizes), embedding_dim, sparse=True)
-        nn.init.xavier_normal_(self.embedding.weight)
+        init_field_tables_(self.embedding.weight, schema.table_sizes)
 
     def embed(self, sparse: Tensor) -> Tensor:
         return self.embedding(sparse + self.offsets)  # (B, F, e)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from ._common import add_progress, with_example
+from ._common import add_json, add_progress, add_seed, dumps, with_example
 
 
 def add_demo(sub: argparse._SubParsersAction) -> None:
@@ -14,6 +15,9 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (report.html, data, supernet, search store)")
     p.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"),
                    help="override a quickstart parameter (rows, supernet_steps, budget, space, seed, ...)")
+    add_seed(p)
+    add_json(p, "print one JSON object as the last line (best_test_logloss, logistic_regression_test_logloss, "
+                "dlrm_test_logloss, oracle_test_logloss, best_hash, wall_s)")
     add_progress(p)
     p.set_defaults(func=cmd_demo)
 
@@ -22,7 +26,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ..demo import run_demo
     from ..report import parse_parameters
 
-    run_demo(Path(args.out), parameters=parse_parameters(args.parameter), progress=not args.no_progress)
+    parameters = {"seed": args.seed, **parse_parameters(args.parameter)}
+    headline = run_demo(Path(args.out), parameters=parameters, progress=not args.no_progress and not args.json,
+                        echo=(lambda s: print(s, file=sys.stderr)) if args.json else print)
+    if args.json:
+        print(dumps(headline))
     return 0
 
 

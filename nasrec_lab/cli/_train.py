@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
+from ..baselines import BASELINES
+from ..training import FINAL, FINETUNE, SUPERNET
 from ._common import (
     SAMPLER_CHOICES,
     CLIError,
@@ -19,13 +20,14 @@ from ._common import (
     apply_threads,
     dumps,
     load_arch_and_space,
+    print_result,
     with_example,
 )
 
 
-def _train_options(p: argparse.ArgumentParser, *, batch: int, lr: float) -> None:
-    p.add_argument("--batch-size", type=int, default=batch)
-    p.add_argument("--lr", type=float, default=lr)
+def _train_options(p: argparse.ArgumentParser, recipe) -> None:
+    p.add_argument("--batch-size", type=int, default=recipe.batch_size, help=f"default: the {recipe.name} recipe's")
+    p.add_argument("--lr", type=float, default=recipe.lr, help=f"default: the {recipe.name} recipe's")
     add_seed(p)
     add_device(p)
     add_progress(p)
@@ -47,21 +49,27 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--no-layernorm", action="store_true", help="supernet without LayerNorm")
     p.add_argument("--table-cap", type=int, help="cap embedding tables (the release uses 500000 in search)")
-    _train_options(p, batch=512, lr=0.12)
+    _train_options(p, SUPERNET)
     p.set_defaults(func=cmd_train_supernet)
 
-    s = sub.add_parser("train-subnet", help="train an architecture from scratch on train+val, score on test")
-    with_example(s, "nasrec-lab train-subnet criteo_full --data data/criteo --json")
+    s = sub.add_parser("train-subnet", help="train an architecture from scratch by the final recipe, score on test")
+    with_example(s, "nasrec-lab train-subnet criteo_full --data data/criteo --json",
+                 "nasrec-lab train-subnet best.json --data data/synthetic --epochs 1   # the paper's protocol")
     s.add_argument("arch", help="a published name or an architecture JSON (release or nasrec-lab format)")
     s.add_argument("--data", required=True)
-    add_space(s)
-    s.add_argument("--epochs", type=float, default=1.0)
-    s.add_argument("--steps", type=int)
+    add_space(s, help="space of a nasrec-lab JSON file without one (default: the file's, else full)")
     s.add_argument("--layernorm", action="store_true", help="keep LayerNorm (default: off, as the release)")
     s.add_argument("--out", help="save the trained model here (.pt)")
-    add_json(s)
-    _train_options(s, batch=256, lr=0.16)
+    _final_options(s)
     s.set_defaults(func=cmd_train_subnet)
+
+    b = sub.add_parser("train-baseline", help="train a hand-designed baseline by the same recipe, score on test")
+    with_example(b, "nasrec-lab train-baseline dlrm --data data/synthetic --json")
+    b.add_argument("name", choices=tuple(BASELINES), help="a baseline from the registry")
+    b.add_argument("--data", required=True)
+    b.add_argument("--out", help="save the trained model here (.pt)")
+    _final_options(b)
+    b.set_defaults(func=cmd_train_baseline)
 
     f = sub.add_parser("finetune", help="fine-tune a subnet with weights inherited from a supernet, score on val")
     with_example(f, "nasrec-lab finetune --supernet runs/supernet/checkpoint.pt --arch best.json "
@@ -69,21 +77,20 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--supernet", required=True, help="supernet checkpoint (train-supernet OUT/checkpoint.pt)")
     f.add_argument("--arch", required=True, help="architecture JSON")
     f.add_argument("--data", required=True)
-    f.add_argument("--steps", type=int, default=500)
+    f.add_argument("--steps", type=int, default=FINETUNE.steps)
     f.add_argument("--whole-path", action="store_true", help="fine-tune every weight of the path, not just the head")
     f.add_argument("--eval-batches", type=int, help="validation batches of 8192 (default: the whole split)")
     f.add_argument("--out", help="save the fine-tuned subnet here (.pt)")
     add_json(f)
-    _train_options(f, batch=512, lr=0.04)
+    _train_options(f, FINETUNE)
     f.set_defaults(func=cmd_finetune)
 
 
 def cmd_train_supernet(args: argparse.Namespace) -> int:
     from .._atomic import trim_jsonl
     from ..data import CTRDataset
-    from ..space import PathSampler
-    from ..supernet import SuperNet
-    from ..training import FunctionCallback, TrainConfig, Trainer, resolve_device
+    from ..pipeline import supernet_trainer
+    from ..training import FunctionCallback, resolve_device
     from ..training import _distributed as ddp
 
     apply_threads(args)
@@ -95,13 +102,7 @@ def cmd_train_supernet(args: argparse.Namespace) -> int:
     ckpt = out / "checkpoint.pt"
     if ckpt.exists() and not args.resume:
         raise FileExistsError(f"{ckpt} exists: pass --resume to continue it, or choose another --out")
-    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         checkpoint_every=args.checkpoint_every, device=args.device, bf16=args.bf16,
-                         progress=not args.no_progress)
     rank, world = ddp.init_distributed(resolve_device(args.device).type)
-    warmup = args.warmup_steps if args.warmup_steps is not None else args.steps // 10
-    net = SuperNet(ds.schema, args.space, layernorm=not args.no_layernorm, seed=args.seed, sparse_grad=world == 1)
-    sampler = PathSampler(args.space, args.sampler, seed=args.seed, warmup_steps=warmup)
     log = out / "log.jsonl"
 
     def write_log(event) -> None:
@@ -109,8 +110,12 @@ def cmd_train_supernet(args: argparse.Namespace) -> int:
             with open(log, "a") as fh:
                 fh.write(json.dumps({"event": type(event).__name__, **event.to_json()}) + "\n")
 
-    trainer = Trainer(net, ds, config, sampler=sampler, checkpoint_dir=out, rank=rank, world_size=world,
-                      callbacks=[FunctionCallback(on_step=write_log)])
+    trainer = supernet_trainer(ds, args.space, args.steps, seed=args.seed, sampler=args.sampler,
+                               warmup_steps=args.warmup_steps, layernorm=not args.no_layernorm, checkpoint_dir=out,
+                               callbacks=[FunctionCallback(on_step=write_log)], progress=not args.no_progress,
+                               rank=rank, world_size=world, sparse_grad=world == 1,
+                               batch_size=args.batch_size, lr=args.lr, checkpoint_every=args.checkpoint_every,
+                               device=args.device, bf16=args.bf16)
     if args.resume:
         if not ckpt.exists():
             raise FileNotFoundError(f"--resume: {ckpt} does not exist")
@@ -131,48 +136,81 @@ def cmd_train_supernet(args: argparse.Namespace) -> int:
     return 0
 
 
+def _final_options(p: argparse.ArgumentParser) -> None:
+    """Options of final training (train-subnet and train-baseline share them, and their JSON keys)."""
+    p.add_argument("--epochs", type=float, help="the paper's protocol: this many epochs on train+val "
+                                                "(default: early stopping on val, best epoch restored)")
+    p.add_argument("--max-epochs", type=int, help="early stopping: at most this many epochs (default 10)")
+    p.add_argument("--patience", type=int, help="early stopping: epochs without improvement before stopping "
+                                                "(default 1)")
+    p.add_argument("--steps", type=int, help="cap the training at this many steps (quick looks, tests)")
+    p.add_argument("--batch-size", type=int, help="default: the recipe's (256)")
+    p.add_argument("--lr", type=float, help="default: the recipe's (0.16 Full, 0.1 Small and baselines)")
+    add_json(p)
+    add_seed(p)
+    add_device(p)
+    add_progress(p)
+    add_threads(p)
+
+
+def _run_final(args: argparse.Namespace, model, ds, kind: str, extra: dict) -> int:
+    from ..training import final_recipe, train_final
+
+    if args.lr is not None and not (args.lr > 0 and args.lr < float("inf")):
+        raise CLIError(f"--lr must be a positive finite number, got {args.lr}")
+    recipe = final_recipe(kind, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                          max_epochs=args.max_epochs, patience=args.patience)
+    res = train_final(model, ds, recipe, seed=args.seed, device=args.device, bf16=args.bf16,
+                      progress=not args.no_progress, steps=args.steps)
+    if args.out:
+        model.save(args.out)
+    result = {**extra, "test_logloss": res.test_logloss, "test_auc": res.test_auc,
+              "test_normalized_entropy": res.test_normalized_entropy, "test_calibration": res.test_calibration,
+              "oracle_test_logloss": ds.oracle_logloss("test"), "protocol": res.protocol, "epochs": res.epochs,
+              "best_epoch": res.best_epoch, "val_logloss_per_epoch": res.val_logloss_per_epoch,
+              "steps": res.steps, "lr": recipe.lr, "batch_size": recipe.batch_size,
+              "train_seconds": res.train_seconds}
+    auc = "undefined" if res.test_auc is None else f"{res.test_auc:.4f}"
+    print_result(result, args.json, f"test log loss {res.test_logloss:.5f}, AUC {auc} ({res.protocol}, "
+                                    f"{res.epochs:g} epochs, {res.steps} steps; oracle {result['oracle_test_logloss']})")
+    return 0
+
+
 def cmd_train_subnet(args: argparse.Namespace) -> int:
     from ..data import CTRDataset
     from ..supernet import build
-    from ..training import TrainConfig, Trainer
 
     apply_threads(args)
     arch, space = load_arch_and_space(args.arch, args.space)
     ds = CTRDataset(args.data)
-    config = TrainConfig(steps=args.steps, epochs=None if args.steps else args.epochs, batch_size=args.batch_size,
-                         lr=args.lr, seed=args.seed, train_split="train+val", eval_split="test",
-                         device=args.device, bf16=args.bf16, progress=not args.no_progress)
     model = build(arch, ds.schema, space, layernorm=args.layernorm, seed=args.seed)
-    t0 = time.perf_counter()
-    trainer = Trainer(model, ds, config).run()
-    m = trainer.evaluate("test")
-    if args.out:
-        model.save(args.out)
-    result = {"arch_hash": arch.hash(), "space": space.name, "test_logloss": m.logloss, "test_auc": m.auc,
-              "test_normalized_entropy": m.normalized_entropy, "test_calibration": m.calibration,
-              "oracle_test_logloss": ds.oracle_logloss("test"), "steps": trainer.step,
-              "train_seconds": time.perf_counter() - t0}
-    if args.json:
-        print(dumps(result))
-    else:
-        print(f"test log loss {m.logloss:.5f}, AUC {m.auc:.4f} after {trainer.step} steps "
-              f"(oracle {result['oracle_test_logloss']})")
-    return 0
+    kind = space.name if space.name in FINAL else "full"
+    return _run_final(args, model, ds, kind, {"arch_hash": arch.hash(), "space": space.name})
+
+
+def cmd_train_baseline(args: argparse.Namespace) -> int:
+    from ..baselines import build_baseline
+    from ..data import CTRDataset
+
+    apply_threads(args)
+    ds = CTRDataset(args.data)
+    model = build_baseline(args.name, ds.schema, seed=args.seed)
+    return _run_final(args, model, ds, "baseline", {"baseline": args.name})
 
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from ..data import CTRDataset
     from ..space import validate
-    from ..training import TrainConfig, finetune, supernet_from_checkpoint
+    from ..training import finetune, supernet_from_checkpoint
 
     apply_threads(args)
     net = supernet_from_checkpoint(args.supernet)
     arch, _ = load_arch_and_space(args.arch, None)
     validate(arch, net.space)
     ds = CTRDataset(args.data)
-    config = TrainConfig(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         eval_batches=args.eval_batches, device=args.device, bf16=args.bf16,
-                         progress=not args.no_progress)
+    config = FINETUNE.replace(steps=args.steps, batch_size=args.batch_size, lr=args.lr).train_config(
+        seed=args.seed, eval_batches=args.eval_batches, device=args.device, bf16=args.bf16,
+        progress=not args.no_progress)
     sub, m = finetune(net, arch, ds, config, whole_path=args.whole_path)
     if args.out:
         sub.save(args.out)

@@ -13,7 +13,16 @@ import torch
 from ..data import CTRDataset
 from ..space import Architecture, get_space
 from ..supernet import SuperNet, build, cost, materialize, measure_latency
-from ..training import TrainConfig, Trainer, evaluate, finetune, resolve_device, supernet_from_checkpoint
+from ..training import (
+    FINETUNE,
+    GROUND_TRUTH,
+    TrainConfig,
+    Trainer,
+    evaluate,
+    finetune,
+    resolve_device,
+    supernet_from_checkpoint,
+)
 from ._fastscore import cached_finetune
 
 
@@ -27,16 +36,16 @@ class ScoringConfig:
     """
 
     mode: str = "finetune"
-    finetune_steps: int = 500
-    finetune_batch: int = 512
-    finetune_lr: float = 0.04
+    finetune_steps: int = FINETUNE.steps
+    finetune_batch: int = FINETUNE.batch_size
+    finetune_lr: float = FINETUNE.lr
     whole_path: bool = False
-    eval_batches: int | None = 150
-    eval_batch_size: int = 8192
-    scratch_epochs: float = 1.0
+    eval_batches: int | None = FINETUNE.eval_batches
+    eval_batch_size: int = FINETUNE.eval_batch_size
+    scratch_epochs: float = GROUND_TRUTH.epochs
     scratch_steps: int | None = None
-    scratch_batch: int = 512
-    scratch_lr: float = 0.05
+    scratch_batch: int = GROUND_TRUTH.batch_size
+    scratch_lr: float = GROUND_TRUTH.lr
     threads: int = 1
     latency: bool = False
     latency_batch: int = 512

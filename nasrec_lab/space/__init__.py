@@ -6,6 +6,7 @@ from ._arch import (
     Block,
     from_release_json,
     load_architecture,
+    save_architecture,
     to_release_json,
     validate,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "mutate",
     "published_path",
     "sample_architecture",
+    "save_architecture",
     "to_release_json",
     "validate",
 ]

@@ -314,7 +314,29 @@ def load_architecture(path) -> tuple[Architecture, SearchSpace | None]:
         if isinstance(d, dict) and "micro" in d:
             arch, space, _ = from_release_json(d)
             return arch, space
-        space = get_space(d["space"]) if isinstance(d, dict) and isinstance(d.get("space"), str) else None
+        space = None
+        if isinstance(d, dict) and isinstance(d.get("space"), str):
+            space = get_space(d["space"])
+        elif isinstance(d, dict) and isinstance(d.get("space"), dict):
+            space = SearchSpace.from_json(d["space"])
         return Architecture.from_json(d), space
     except ValueError as exc:
         raise ValueError(f"{p}: {exc}") from exc
+
+
+def save_architecture(path, arch: Architecture, space: SearchSpace | str, **metadata: Any) -> None:
+    """Write ``arch`` as nasrec-lab JSON that carries its space (a preset's name, else the whole space).
+
+    ``load_architecture``, ``nasrec-lab train-subnet`` and ``arch show`` read it as is; ``metadata``
+    (where it came from, its score) is kept beside the blocks. Written atomically.
+
+    >>> save_architecture("best.json", arch, "full", search="evolution-seed0")   # doctest: +SKIP
+    """
+    from .._atomic import atomic_write_json
+    from ._space import PRESETS
+
+    space = get_space(space)
+    validate(arch, space)
+    named = PRESETS.get(space.name) == space
+    atomic_write_json(path, {**metadata, **arch.to_json(), "space": space.name if named else space.to_json(),
+                             "hash": arch.hash()})

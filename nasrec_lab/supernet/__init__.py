@@ -1,6 +1,6 @@
 """The weight-sharing supernet (torch): operator registry, sliced paths, standalone subnets, costs."""
 
-from ._model import Subnet, SuperNet, build, load_subnet, materialize
+from ._model import Subnet, SuperNet, build, init_field_tables_, load_subnet, materialize
 from ._ops import OPERATORS, OpCtx, Operator, OpInputs, ParamSpec, Ranges, register_operator
 from ._plan import Geometry, make_plan
 
@@ -15,6 +15,7 @@ __all__ = [
     "SuperNet",
     "Subnet",
     "build",
+    "init_field_tables_",
     "load_subnet",
     "make_plan",
     "materialize",

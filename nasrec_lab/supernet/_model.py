@@ -11,6 +11,7 @@ one for training from scratch. Supernet path and subnet call the same operator c
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +33,25 @@ def _param_key(name: str) -> str:
     return name.replace("-", "_")
 
 
+@torch.no_grad()
+def init_field_tables_(weight: Tensor, table_sizes: tuple[int, ...]) -> Tensor:
+    """Xavier-normal init of each feature's rows on their own, as the release does (one table per feature).
+
+    One xavier init of the concatenated table would give every row std ``sqrt(2 / (sum(n) + e))``
+    (8e-4 on Criteo): 2.5-390x smaller than the release's per-table std ``sqrt(2 / (n_i + e))``,
+    which leaves the embeddings of small tables near zero and the first Adagrad steps (about ``lr``
+    per coordinate) to decide their direction alone.
+    """
+    e = weight.shape[1]
+    start = 0
+    for n in table_sizes:
+        weight[start:start + n].normal_(0.0, math.sqrt(2.0 / (n + e)))
+        start += n
+    if start != weight.shape[0]:
+        raise ValueError(f"embedding has {weight.shape[0]} rows, the tables add up to {start}")
+    return weight
+
+
 class Stem(nn.Module):
     """One embedding table for all sparse features (rows offset per feature); dense passes through.
 
@@ -45,7 +65,7 @@ class Stem(nn.Module):
         sizes = torch.tensor((0,) + schema.table_sizes[:-1], dtype=torch.int64)
         self.register_buffer("offsets", torch.cumsum(sizes, 0), persistent=False)
         self.embedding = nn.Embedding(sum(schema.table_sizes), schema.embedding_dim, sparse=sparse_grad)
-        nn.init.xavier_normal_(self.embedding.weight)
+        init_field_tables_(self.embedding.weight, schema.table_sizes)
 
     def forward(self, dense: Tensor, sparse: Tensor) -> tuple[Tensor, Tensor]:
         return dense, self.embedding(sparse + self.offsets)  # (B, n_dense), (B, n_sparse, e)

@@ -1,8 +1,20 @@
 """Training: the recipe, metrics, events for the UI, checkpoints, fine-tuning, data parallelism."""
 
 from ._events import Callback, CheckpointEvent, EvalEvent, FunctionCallback, History, StepEvent
+from ._final import DegenerateDataError, FinalResult, check_labels, train_final
 from ._metrics import Metrics, binary_auc, evaluate, metrics_from_logits
 from ._optim import SlicedAdagrad, clip_grad_norm, cosine_with_warmup, make_optimizer
+from ._recipes import (
+    FINAL,
+    FINETUNE,
+    GROUND_TRUTH,
+    PROTOCOLS,
+    RECIPES,
+    SAMPLER_WARMUP_FRACTION,
+    SUPERNET,
+    Recipe,
+    final_recipe,
+)
 from ._trainer import (
     CHECKPOINT_FORMAT,
     TrainConfig,
@@ -16,6 +28,19 @@ from ._trainer import (
 
 __all__ = [
     "CHECKPOINT_FORMAT",
+    "FINAL",
+    "FINETUNE",
+    "GROUND_TRUTH",
+    "PROTOCOLS",
+    "RECIPES",
+    "SAMPLER_WARMUP_FRACTION",
+    "SUPERNET",
+    "DegenerateDataError",
+    "FinalResult",
+    "Recipe",
+    "check_labels",
+    "final_recipe",
+    "train_final",
     "Callback",
     "CheckpointEvent",
     "EvalEvent",

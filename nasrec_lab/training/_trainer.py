@@ -27,6 +27,7 @@ from . import _distributed as dist_utils
 from ._events import Callback, CheckpointEvent, EvalEvent, StepEvent
 from ._metrics import Metrics, evaluate
 from ._optim import SlicedAdagrad, clip_grad_norm, cosine_with_warmup
+from ._recipes import SUPERNET
 
 CHECKPOINT_FORMAT = "nasrec-lab/checkpoint-v1"
 
@@ -37,8 +38,8 @@ class TrainConfig:
 
     steps: int | None = None
     epochs: float | None = None
-    batch_size: int = 512
-    lr: float = 0.12
+    batch_size: int = SUPERNET.batch_size
+    lr: float = SUPERNET.lr
     eps: float = 1e-2
     weight_decay: float = 0.0
     warmup_fraction: float = 0.1
@@ -191,20 +192,21 @@ class Trainer:
         self.samples += len(batch.label) * self.world_size
         return float(loss.detach()), arch
 
-    def run(self) -> Trainer:
-        """Train until ``total_steps`` (or :meth:`stop`); events go to the callbacks."""
+    def run(self, until: int | None = None) -> Trainer:
+        """Train until ``total_steps`` (or step ``until``, or :meth:`stop`); events go to the callbacks."""
         cfg = self.config
+        end = self.total_steps if until is None else min(int(until), self.total_steps)
         bar = None
         if cfg.progress and self.rank == 0:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=self.total_steps, initial=self.step, desc="supernet" if self.is_supernet else "train",
+            bar = tqdm(total=end, initial=self.step, desc="supernet" if self.is_supernet else "train",
                        unit="step", leave=True)
         t0 = time.perf_counter()
         self.model.train()
-        batches = self.loader.batches(self.total_steps - self.step)
+        batches = self.loader.batches(max(0, end - self.step))
         try:
-            while self.step < self.total_steps and not self._stop.is_set():
+            while self.step < end and not self._stop.is_set():
                 loss, arch = self.train_step(next(batches))
                 self.last_loss = loss
                 if bar is not None:
@@ -384,7 +386,10 @@ def finetune(supernet: SuperNet, arch: Architecture, data: CTRDataset, config: T
     """
     from ..supernet import materialize
 
-    config = config or TrainConfig(steps=500, lr=0.04, progress=False)
+    if config is None:
+        from ._recipes import FINETUNE
+
+        config = FINETUNE.train_config(progress=False)
     sub = materialize(supernet, arch)
     trainer = Trainer(sub, data, config, callbacks=list(callbacks), trainable=None if whole_path else head_only)
     trainer.run()

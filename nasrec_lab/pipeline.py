@@ -1,0 +1,278 @@
+"""One pipeline: data -> supernet -> search -> the winner trained from scratch beside the baselines.
+
+The CLI, the widgets, the notebooks, the demo and the benchmarks call these stages; the
+settings come from :mod:`nasrec_lab.training`'s recipes, so no training setting is written twice.
+
+>>> cfg = PipelineConfig(space="small", supernet_steps=300, budget=16)      # doctest: +SKIP
+>>> result = run_pipeline(CTRDataset("data/synthetic"), cfg, "runs/p")      # doctest: +SKIP
+>>> result.table                                                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .data import CTRDataset
+from .space import PRESETS, Architecture, PathSampler, SearchSpace, get_space
+from .training import (
+    FINETUNE,
+    SAMPLER_WARMUP_FRACTION,
+    SUPERNET,
+    Callback,
+    FinalResult,
+    Trainer,
+    final_recipe,
+    train_final,
+)
+
+#: The hand-designed models every searched winner is compared with by default.
+DEFAULT_BASELINES = ("logistic-regression", "dlrm")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Every knob of a run, JSON-able (the UI edits it, reports print it). Defaults: the paper's."""
+
+    space: str | dict = "full"
+    supernet_steps: int = SUPERNET.steps
+    sampler: str = "default"
+    searcher: str = "evolution"
+    budget: int = 2048
+    finetune_steps: int = FINETUNE.steps
+    eval_batches: int | None = FINETUNE.eval_batches
+    eval_batch_size: int = FINETUNE.eval_batch_size
+    max_flops: int | None = None
+    baselines: tuple[str, ...] = DEFAULT_BASELINES
+    final_epochs: float | None = None
+    max_epochs: int = 10
+    patience: int = 1
+    seed: int = 0
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "baselines", tuple(self.baselines))
+        if isinstance(self.space, SearchSpace):  # kept JSON-able: a preset's name or the space's JSON
+            object.__setattr__(self, "space", self.space.name if PRESETS.get(self.space.name) == self.space
+                               else self.space.to_json())
+        if self.supernet_steps < 1 or self.budget < 1:
+            raise ValueError(f"supernet_steps and budget must be >= 1, got {self.supernet_steps} and {self.budget}")
+
+    def search_space(self) -> SearchSpace:
+        return get_space(self.space) if isinstance(self.space, str) else SearchSpace.from_json(self.space)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> PipelineConfig:
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"pipeline config: unknown fields {sorted(unknown)}")
+        return cls(**d)
+
+
+# -- stage 1: the supernet ----------------------------------------------------------------------
+
+
+def supernet_trainer(data: CTRDataset, space: SearchSpace | str, steps: int, *, seed: int = 0,
+                     sampler: str = "default", warmup_steps: int | None = None, layernorm: bool = True,
+                     checkpoint_dir: str | os.PathLike | None = None, callbacks: Sequence[Callback] = (),
+                     progress: bool = False, rank: int = 0, world_size: int = 1, **config: Any) -> Trainer:
+    """The supernet and its trainer by the supernet recipe: ``steps`` steps, full-path warm-up over 10%.
+
+    ``config`` overrides fields of the :class:`TrainConfig` (``batch_size``, ``lr``, ``device``, ``log_every``...).
+    """
+    from .supernet import SuperNet
+
+    space = get_space(space)
+    warm = int(steps * SAMPLER_WARMUP_FRACTION) if warmup_steps is None else warmup_steps
+    net = SuperNet(data.schema, space, layernorm=layernorm, seed=seed, sparse_grad=config.pop("sparse_grad", True))
+    recipe = SUPERNET.replace(steps=steps)
+    cfg = recipe.train_config(seed=seed, progress=progress, **config)
+    return Trainer(net, data, cfg, sampler=PathSampler(space, sampler, seed=seed, warmup_steps=warm),
+                   checkpoint_dir=checkpoint_dir, callbacks=callbacks, rank=rank, world_size=world_size)
+
+
+def train_supernet(data: CTRDataset, config: PipelineConfig, out: str | os.PathLike, *,
+                   callbacks: Sequence[Callback] = ()) -> Path:
+    """Train the supernet of ``config`` into ``out/checkpoint.pt`` and return that path."""
+    trainer = supernet_trainer(data, config.search_space(), config.supernet_steps, seed=config.seed, sampler=config.sampler,
+                               checkpoint_dir=out, callbacks=callbacks)
+    trainer.run()
+    return trainer.save_checkpoint()
+
+
+# -- stage 2: the search --------------------------------------------------------------------------
+
+
+def scoring_config(config: PipelineConfig | None = None, **changes: Any):
+    """How candidates are scored: the fine-tuning recipe, sized by ``config``."""
+    from .search import ScoringConfig
+
+    config = config or PipelineConfig()
+    cfg = dict(finetune_steps=config.finetune_steps, eval_batches=config.eval_batches,
+               eval_batch_size=config.eval_batch_size, threads=config.threads)
+    cfg.update(changes)
+    return ScoringConfig(**cfg)
+
+
+def run_search(data: CTRDataset, checkpoint: str | os.PathLike, config: PipelineConfig,
+               store: str | os.PathLike, *, name: str | None = None, callbacks: Sequence[Callable] = (),
+               resume: bool = False):
+    """Search the supernet at ``checkpoint``; every candidate lands in the SQLite ``store``."""
+    from .search import Objective, ScorerSpec, SearchRunner, SearchStore, make_searcher
+
+    space = config.search_space()
+    objective = Objective("logloss", config.max_flops)
+    searcher = make_searcher(config.searcher, space, objective, seed=config.seed, budget=config.budget)
+    spec = ScorerSpec(str(Path(data.path).resolve()), str(Path(checkpoint).resolve()), scoring_config(config))
+    name = name or f"{config.searcher}-seed{config.seed}"
+    with SearchStore(store) as st:
+        return SearchRunner(store=st, name=name, searcher=searcher, spec=spec, budget=config.budget,
+                            seed=config.seed, callbacks=list(callbacks), resume=resume).run()
+
+
+# -- stage 3: final training ---------------------------------------------------------------------------
+
+
+@dataclass
+class FinalEntry:
+    """One row of the final comparison."""
+
+    model: str
+    kind: str
+    result: FinalResult
+    arch_hash: str | None = None
+    mflops: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model, "kind": self.kind, "arch_hash": self.arch_hash, "mflops": self.mflops,
+                **self.result.to_json()}
+
+
+def final_subnet(arch: Architecture, data: CTRDataset, space: SearchSpace | str, *, seed: int = 0):
+    """The standalone model of ``arch`` as the release's final models are: fresh weights, LayerNorm off."""
+    from .supernet import build
+
+    return build(arch, data.schema, space, layernorm=False, seed=seed)
+
+
+def train_architecture(arch: Architecture, data: CTRDataset, space: SearchSpace | str, *, seed: int = 0,
+                       epochs: float | None = None, name: str = "searched", steps: int | None = None,
+                       **recipe_changes: Any) -> FinalEntry:
+    """``arch`` trained from scratch by its space's final recipe, scored on test (``steps`` caps it)."""
+    from .supernet import cost
+
+    space = get_space(space)
+    recipe = final_recipe(space.name if space.name in ("full", "small") else "full", epochs=epochs, **recipe_changes)
+    res = train_final(final_subnet(arch, data, space, seed=seed), data, recipe, seed=seed, steps=steps)
+    return FinalEntry(name, "nasrec", res, arch.hash(), cost(arch, data.schema, space).mflops)
+
+
+def train_baseline(name: str, data: CTRDataset, *, seed: int = 0, epochs: float | None = None,
+                   **recipe_changes: Any) -> FinalEntry:
+    """A baseline from the registry trained by the baseline recipe (the same protocol), scored on test."""
+    from .baselines import build_baseline
+
+    res = train_final(build_baseline(name, data.schema, seed=seed), data,
+                      final_recipe("baseline", epochs=epochs, **recipe_changes), seed=seed)
+    return FinalEntry(name, "baseline", res)
+
+
+@dataclass
+class PipelineResult:
+    """What :func:`run_pipeline` produced: the search, the final table, the oracle and the timings."""
+
+    config: PipelineConfig
+    best_arch: Architecture | None
+    best_hash: str | None
+    evaluated: int
+    entries: list[FinalEntry]
+    oracle_test_logloss: float | None
+    checkpoint: str
+    store: str
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def best(self) -> FinalEntry | None:
+        return next((e for e in self.entries if e.kind == "nasrec"), None)
+
+    def entry(self, model: str) -> FinalEntry:
+        return next(e for e in self.entries if e.model == model)
+
+    @property
+    def wins(self) -> dict[str, bool]:
+        """Whether the searched model's test log loss is below each baseline's."""
+        best = self.best
+        if best is None:
+            return {}
+        return {e.model: best.result.test_logloss < e.result.test_logloss for e in self.entries if e.kind == "baseline"}
+
+    def headline(self) -> str:
+        """One plain sentence with the numbers: whether the searched model won, and against what."""
+        best = self.best
+        if best is None:
+            return f"the search found no architecture with a finite score after {self.evaluated} candidates"
+        others = ", ".join(f"{e.model} {e.result.test_logloss:.4f}" for e in self.entries if e.kind == "baseline")
+        oracle = "" if self.oracle_test_logloss is None else f"; the oracle (Bayes-optimal) {self.oracle_test_logloss:.4f}"
+        lost = [m for m, won in self.wins.items() if not won]
+        verdict = ("beats every baseline" if not lost else f"does NOT beat {', '.join(lost)}")
+        return (f"searched architecture {best.arch_hash}: test log loss {best.result.test_logloss:.4f}, "
+                f"{verdict} ({others}{oracle})")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"config": self.config.to_json(), "best_hash": self.best_hash,
+                               "evaluated": self.evaluated, "oracle_test_logloss": self.oracle_test_logloss,
+                               "table": [e.to_json() for e in self.entries], "checkpoint": self.checkpoint,
+                               "store": self.store, "seconds": self.seconds, "headline": self.headline()}
+        if self.best is not None:
+            out["best_test_logloss"] = self.best.result.test_logloss
+        for e in self.entries:
+            if e.kind == "baseline":
+                out[f"{e.model.replace('-', '_')}_test_logloss"] = e.result.test_logloss
+        return out
+
+
+def compare(data: CTRDataset, arch: Architecture | None, config: PipelineConfig,
+            log: Callable[[str], None] | None = None) -> list[FinalEntry]:
+    """The searched ``arch`` (if any) and ``config.baselines``, each trained by its final recipe, same split."""
+    entries = []
+    if arch is not None:
+        entries.append(train_architecture(arch, data, config.search_space(), seed=config.seed, epochs=config.final_epochs,
+                                          max_epochs=config.max_epochs, patience=config.patience))
+        if log:
+            log(f"searched {arch.hash()}: test log loss {entries[-1].result.test_logloss:.5f}")
+    for name in config.baselines:
+        entries.append(train_baseline(name, data, seed=config.seed, epochs=config.final_epochs,
+                                      max_epochs=config.max_epochs, patience=config.patience))
+        if log:
+            log(f"{name}: test log loss {entries[-1].result.test_logloss:.5f}")
+    return entries
+
+
+def run_pipeline(data: CTRDataset, config: PipelineConfig, out: str | os.PathLike, *,
+                 supernet_callbacks: Sequence[Callback] = (), search_callbacks: Sequence[Callable] = (),
+                 log: Callable[[str], None] | None = None) -> PipelineResult:
+    """Supernet, search and final comparison into ``out`` (``supernet/checkpoint.pt``, ``search.sqlite``)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    seconds = {}
+    t0 = time.perf_counter()
+    ckpt = train_supernet(data, config, out / "supernet", callbacks=supernet_callbacks)
+    seconds["supernet"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    store = out / "search.sqlite"
+    for stale in (store, store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")):
+        stale.unlink(missing_ok=True)  # this run's own store from an earlier run into the same folder
+    result = run_search(data, ckpt, config, store, callbacks=search_callbacks)
+    seconds["search"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    entries = compare(data, result.best_arch, config, log=log)
+    seconds["final"] = time.perf_counter() - t0
+    return PipelineResult(config, result.best_arch, result.best_hash, result.evaluated, entries,
+                          data.oracle_logloss("test"), str(ckpt), str(out / "search.sqlite"), seconds)

@@ -1,0 +1,132 @@
+"""The training recipes, named, in one place.
+
+Every training setting the project uses (the CLI, the pipeline, the widgets, the notebooks, the
+benchmarks) comes from a :class:`Recipe` here; NASREC.md's "Training recipe" where it speaks:
+BCE with logits, Adagrad (eps 1e-2), cosine schedule with 10% linear warm-up, gradient-norm
+clipping at 5, weight decay 0; supernet lr 0.12 at batch 512 with LayerNorm; final models lr
+0.16 (NASRec-Full) / 0.1 (NASRec-Small) at batch 256 without LayerNorm; fine-tuning lr 0.04 at
+batch 512 for 500 steps, scored on 150 validation batches of 8192.
+
+Final models are trained with one of two protocols:
+
+* ``"early-stopping"`` (the default): train on ``train``, evaluate ``val`` after each epoch, stop
+  when the validation log loss has not improved for ``patience`` epochs (or after
+  ``max_epochs``), restore the best epoch and report ``test``. One epoch is not enough on
+  small data, and a fixed count over-fits large models on it.
+* ``"fixed-epochs"`` (the paper's): ``epochs`` on ``train+val``, report ``test``.
+
+>>> FINAL["full"].lr, FINAL["small"].lr
+(0.16, 0.1)
+>>> final_recipe("full", epochs=1).protocol
+'fixed-epochs'
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+PROTOCOLS = ("steps", "fixed-epochs", "early-stopping")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One named way to train: optimizer, schedule, batch, length and (for final models) protocol."""
+
+    name: str
+    lr: float
+    batch_size: int
+    protocol: str = "steps"
+    steps: int | None = None
+    epochs: float | None = None
+    max_epochs: int = 10
+    patience: int = 1
+    eps: float = 1e-2
+    warmup_fraction: float = 0.1
+    clip_norm: float | None = 5.0
+    weight_decay: float = 0.0
+    layernorm: bool = False
+    eval_batches: int | None = None
+    eval_batch_size: int = 8192
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"recipe {self.name!r}: protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
+        if not (self.lr > 0):  # also refuses NaN
+            raise ValueError(f"recipe {self.name!r}: lr must be a positive number, got {self.lr}")
+        if self.batch_size < 1:
+            raise ValueError(f"recipe {self.name!r}: batch_size must be >= 1, got {self.batch_size}")
+        if self.protocol == "steps" and (self.steps is None or self.steps < 1):
+            raise ValueError(f"recipe {self.name!r}: a step-based recipe needs steps >= 1, got {self.steps}")
+        if self.protocol == "fixed-epochs" and not (self.epochs is not None and self.epochs > 0):
+            raise ValueError(f"recipe {self.name!r}: fixed-epochs needs epochs > 0, got {self.epochs}")
+        if self.protocol == "early-stopping" and (self.max_epochs < 1 or self.patience < 1):
+            raise ValueError(f"recipe {self.name!r}: early stopping needs max_epochs >= 1 and patience >= 1")
+
+    def replace(self, **changes: Any) -> Recipe:
+        """A copy with ``changes`` (``None`` values are ignored, so CLI defaults pass through)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def train_config(self, **overrides: Any):
+        """The :class:`TrainConfig` of this recipe; ``overrides`` set run-specific fields (seed, device, ...)."""
+        from ._trainer import TrainConfig
+
+        cfg: dict[str, Any] = dict(batch_size=self.batch_size, lr=self.lr, eps=self.eps,
+                                   weight_decay=self.weight_decay, warmup_fraction=self.warmup_fraction,
+                                   clip_norm=self.clip_norm, eval_batches=self.eval_batches,
+                                   eval_batch_size=self.eval_batch_size)
+        if self.protocol == "steps":
+            cfg["steps"] = self.steps
+        elif self.protocol == "fixed-epochs":
+            cfg.update(epochs=self.epochs, train_split="train+val", eval_split="test")
+        else:
+            cfg.update(epochs=float(self.max_epochs), train_split="train", eval_split="val")
+        cfg.update(overrides)
+        return TrainConfig(**cfg)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Recipe:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"recipe: unknown fields {sorted(unknown)}")
+        return cls(**d)
+
+
+#: The supernet (NASREC.md): lr 0.12, batch 512, LayerNorm on, 15,000 steps in the paper's scripts.
+SUPERNET = Recipe("supernet", lr=0.12, batch_size=512, steps=15_000, layernorm=True)
+
+#: The paper's post-training fine-tuning of a candidate (head only by default), scored on validation.
+FINETUNE = Recipe("finetune", lr=0.04, batch_size=512, steps=500, eval_batches=150, eval_batch_size=8192)
+
+#: Full-path warm-up of the supernet sampler, as a fraction of the supernet's steps.
+SAMPLER_WARMUP_FRACTION = 0.1
+
+#: Final models, trained from scratch (LayerNorm off as the release's final models).
+FINAL: dict[str, Recipe] = {
+    "full": Recipe("final-full", lr=0.16, batch_size=256, protocol="early-stopping"),
+    "small": Recipe("final-small", lr=0.1, batch_size=256, protocol="early-stopping"),
+    # Hand-designed baselines get the recipe of the release's NASRec-Small final models (lr 0.1).
+    "baseline": Recipe("final-baseline", lr=0.1, batch_size=256, protocol="early-stopping"),
+}
+
+#: Standalone training of reference architectures, the ground truth of rank-correlation studies.
+GROUND_TRUTH = Recipe("ground-truth", lr=0.05, batch_size=512, protocol="fixed-epochs", epochs=1.0)
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (SUPERNET, FINETUNE, *FINAL.values(), GROUND_TRUTH)}
+
+
+def final_recipe(kind: str, *, epochs: float | None = None, **changes: Any) -> Recipe:
+    """The final-model recipe for a space (``"full"``, ``"small"``) or ``"baseline"``.
+
+    ``epochs`` switches to the paper's fixed-epoch protocol on train+val.
+    """
+    if kind not in FINAL:
+        raise ValueError(f"no final recipe for {kind!r}; known: {sorted(FINAL)}")
+    recipe = FINAL[kind]
+    if epochs is not None:
+        recipe = recipe.replace(protocol="fixed-epochs", epochs=float(epochs))
+    return recipe.replace(**changes)
