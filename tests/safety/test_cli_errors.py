@@ -83,6 +83,8 @@ def test_each_case_is_one_line_with_exit_code_2(tiny, tmp_path):
                           "search", "corrupt.sqlite"),
         "concurrent resume": (search + ["--store", str(tmp_path / "busy.sqlite"), "--budget", "1", "--name", "busy",
                                         "--resume"], "search", "being run by another process"),
+        "workers 0": (search + ["--store", "eb.sqlite", "--budget", "1", "--backend", "process", "--workers", "0"],
+                      "search", "workers must be at least 1"),
         "eval-batches 0": (search + ["--store", "eb.sqlite", "--budget", "1", "--eval-batches", "0"], "search",
                            "--eval-batches) must be at least 1"),
         "eval-batches 0 finetune": (["finetune", "--supernet", ck, "--arch", "criteo_small", "--data", d,
