@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
+from ..data import SYNTHETIC_PRESETS
 from ._common import CLIError, add_seed, with_example
 
 
@@ -16,6 +18,8 @@ def add_synth(sub: argparse._SubParsersAction) -> None:
     add_seed(p)
     p.add_argument("--out", required=True, help="output data set directory")
     p.add_argument("--positive-rate", type=float, default=0.25)
+    p.add_argument("--preset", choices=tuple(SYNTHETIC_PRESETS), default="default",
+                   help="click model: default, or one whose structure the baselines do not fit (README, Data)")
     p.add_argument("--split", choices=["autoctr", "random"], default="autoctr")
     p.add_argument("--raw-criteo", metavar="FILE", help="instead write raw Criteo-format rows to FILE")
     p.add_argument("--overwrite", action="store_true")
@@ -23,7 +27,7 @@ def add_synth(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from ..data import SyntheticSpec, synthesize, write_raw_criteo
+    from ..data import synthesize, write_raw_criteo
 
     if args.raw_criteo:
         path = write_raw_criteo(args.raw_criteo, rows=args.rows, seed=args.seed)
@@ -33,7 +37,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         args.out,
         rows=args.rows,
         seed=args.seed,
-        spec=SyntheticSpec(positive_rate=args.positive_rate),
+        spec=dataclasses.replace(SYNTHETIC_PRESETS[args.preset], positive_rate=args.positive_rate),
         split=args.split,
         overwrite=args.overwrite,
     )

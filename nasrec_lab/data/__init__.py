@@ -7,7 +7,7 @@ from ._loader import Batch, BatchLoader
 from ._preprocess import FORMATS, PreprocessOptions, csv_columns, preprocess
 from ._schema import PRESET_SCHEMAS, FeatureSchema
 from ._split import autoctr_assignment, random_assignment, stratified_folds
-from ._synthetic import ClickModel, SyntheticSpec, synthesize, write_raw_criteo
+from ._synthetic import SYNTHETIC_PRESETS, ClickModel, SyntheticSpec, synthesize, write_raw_criteo
 
 __all__ = [
     "AVAZU",
@@ -24,6 +24,7 @@ __all__ = [
     "PreprocessOptions",
     "RawFormat",
     "SplitArrays",
+    "SYNTHETIC_PRESETS",
     "SyntheticSpec",
     "autoctr_assignment",
     "binary_logloss",

@@ -11,6 +11,19 @@ structure NASRec's operators capture:
 
 The stored probability integrates the unobserved noise out (Gauss-Hermite quadrature), so
 it is exactly ``P(click | features)``: its log loss on a split is the Bayes-optimal floor.
+
+That click model is the ``default`` preset. The other :data:`SYNTHETIC_PRESETS` keep it at half
+strength (``base_scale``) and add one structure the baselines' fixed shapes do not fit, scaled
+to a logit standard deviation of ``preset_scale`` (its parameters come from their own random
+stream, so the default preset's rows do not change):
+
+* ``higher-order``: three-field (trilinear, CP rank 4) interactions and pairwise
+  interactions gated by the dense features: beyond one layer of pairwise dot products;
+* ``dense-width``: a wide random ReLU network (512 units) of the dense features: narrow
+  FC layers underfit it;
+* ``field-attention``: content-dependent field selection: a target field's query attends
+  over the keys of seven other fields (softmax) and reads their values, as one attention
+  head over field embeddings does.
 """
 
 from __future__ import annotations
@@ -50,8 +63,13 @@ class SyntheticSpec:
     fm_rank: int = 4
     noise_std: float = 0.5
     signal_scale: float = 1.0
+    preset: str = "default"
+    base_scale: float = 1.0
+    preset_scale: float = 1.5
 
     def __post_init__(self) -> None:
+        if self.preset not in PRESET_STRUCTURES:
+            raise ValueError(f"SyntheticSpec: unknown preset {self.preset!r}; known: {list(PRESET_STRUCTURES)}")
         object.__setattr__(self, "table_sizes", tuple(int(t) for t in self.table_sizes))
         if len(self.table_sizes) != self.n_sparse:
             raise ValueError(f"SyntheticSpec: {self.n_sparse} sparse features but {len(self.table_sizes)} table sizes")
@@ -69,6 +87,15 @@ class SyntheticSpec:
             table_sizes=self.table_sizes,
             name="synthetic",
         )
+
+
+#: the extra logit structure of each preset (None: the default click model alone)
+PRESET_STRUCTURES: dict[str, str | None] = {
+    "default": None,
+    "higher-order": "three-field interactions and dense-gated pairwise interactions",
+    "dense-width": "a 512-unit random ReLU network of the dense features",
+    "field-attention": "a softmax attention read-out over eight fields' ids",
+}
 
 
 class ClickModel:
@@ -112,6 +139,10 @@ class ClickModel:
         pilot = self._features(np.random.default_rng([self.seed, 1]), 20_000)
         self.zmean = pilot[0].mean(0)
         self.zstd = pilot[0].std(0) + 1e-6
+        self.preset_std = 1.0
+        if s.preset != "default":
+            self._init_preset(np.random.default_rng([self.seed, 3]), order)
+            self.preset_std = float(self._preset_logit((pilot[0] - self.zmean) / self.zstd, pilot[1]).std()) + 1e-12
         raw = self._logit(*pilot)
         self.bias = self._calibrate(raw, s.positive_rate)
         gh_x, gh_w = np.polynomial.hermite_e.hermegauss(24)
@@ -138,7 +169,55 @@ class ClickModel:
             out += self.first_order[f][ids[:, f]]
         gate = 1.0 / (1.0 + np.exp(-(zs @ self.gate_c)))
         out += 1.5 * gate * self.gate_g[ids[:, self.gate_field]]
+        if self.spec.preset != "default":
+            out = self.spec.base_scale * out + self.spec.preset_scale * self._preset_logit(zs, ids) / self.preset_std
         return self.spec.signal_scale * out
+
+    # -- the presets' extra structure (unscaled; _logit scales it to std preset_scale) -------------
+    def _init_preset(self, rng: np.random.Generator, order: np.ndarray) -> None:
+        s = self.spec
+        pool = [int(f) for f in order[: min(12, s.n_sparse)]]  # mid-sized tables: learnable ids
+        tables = s.table_sizes
+        rank = 4
+        if s.preset == "higher-order":
+            self.triples = [tuple(int(f) for f in rng.choice(pool, 3, replace=False)) for _ in range(4)]
+            self.tri = [[rng.normal(0, 1, (tables[f], rank)) for f in t] for t in self.triples]
+            self.gated_pairs = [tuple(int(f) for f in rng.choice(pool, 2, replace=False)) for _ in range(2)]
+            self.gated = [[rng.normal(0, 1, (tables[f], rank)) for f in p] for p in self.gated_pairs]
+            self.gated_c = rng.normal(0, 1, (2, s.n_dense))
+        elif s.preset == "dense-width":
+            hidden = 512
+            self.wide_w = rng.normal(0, 1.5 / np.sqrt(s.n_dense), (s.n_dense, hidden))
+            self.wide_b = rng.normal(0, 1.0, hidden)
+            self.wide_a = rng.normal(0, 1.0, hidden)
+        elif s.preset == "field-attention":
+            self.att_fields = [int(f) for f in rng.choice(pool, min(8, len(pool)), replace=False)]
+            self.att_target = self.att_fields[0]
+            self.att_q = rng.normal(0, 1, (tables[self.att_target], rank))
+            self.att_r = rng.normal(0, 1, (tables[self.att_target], rank))
+            self.att_k = {f: rng.normal(0, 1, (tables[f], rank)) for f in self.att_fields[1:]}
+            self.att_v = {f: rng.normal(0, 1, (tables[f], rank)) for f in self.att_fields[1:]}
+
+    def _preset_logit(self, zs: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        p = self.spec.preset
+        if p == "higher-order":
+            out = np.zeros(len(zs))
+            for t, (u, v, w) in zip(self.triples, self.tri):
+                out += (u[ids[:, t[0]]] * v[ids[:, t[1]]] * w[ids[:, t[2]]]).sum(1)
+            for k, (pair, (u, v)) in enumerate(zip(self.gated_pairs, self.gated)):
+                gate = 1.0 / (1.0 + np.exp(-(zs @ self.gated_c[k])))
+                out += gate * (u[ids[:, pair[0]]] * v[ids[:, pair[1]]]).sum(1)
+            return out
+        if p == "dense-width":
+            return np.maximum(zs @ self.wide_w + self.wide_b, 0.0) @ self.wide_a
+        # field-attention
+        q = self.att_q[ids[:, self.att_target]]
+        others = self.att_fields[1:]
+        scores = np.stack([(q * self.att_k[f][ids[:, f]]).sum(1) for f in others], 1) / 2.0  # / sqrt(rank)
+        att = np.exp(scores - scores.max(1, keepdims=True))
+        att /= att.sum(1, keepdims=True)
+        read = np.stack([(self.att_r[ids[:, self.att_target]] * self.att_v[f][ids[:, f]]).sum(1) for f in others], 1)
+        return (att * read).sum(1)
 
     def _marginal_prob(self, logit: np.ndarray) -> np.ndarray:
         t = logit[:, None] + self.spec.noise_std * self._gh_x[None, :]
@@ -167,6 +246,15 @@ class ClickModel:
     def iter_chunks(self, rows: int):
         for i, start in enumerate(range(0, rows, CHUNK_ROWS)):
             yield self.chunk(i, min(CHUNK_ROWS, rows - start))
+
+
+#: named click models (see the module docstring and README's Data section for what each tests)
+SYNTHETIC_PRESETS: dict[str, SyntheticSpec] = {
+    "default": SyntheticSpec(),
+    "higher-order": SyntheticSpec(preset="higher-order", base_scale=0.5),
+    "dense-width": SyntheticSpec(preset="dense-width", base_scale=0.5),
+    "field-attention": SyntheticSpec(preset="field-attention", base_scale=0.5),
+}
 
 
 def synthesize(
