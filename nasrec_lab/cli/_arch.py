@@ -112,6 +112,8 @@ def cmd_arch_draw(args: argparse.Namespace) -> int:
     bad = [str(o) for o in outputs if o.suffix.lower() not in DRAW_FORMATS]
     if bad:  # before any work: a typo should not cost a drawing
         raise CLIError(f"cannot tell the format of {', '.join(bad)}: FILE must end in {', '.join(DRAW_FORMATS)}")
+    if args.diff and any(o.suffix.lower() == ".dot" for o in outputs):
+        raise CLIError("--diff draws to .svg, .png, .pdf or .html, not .dot (DOT holds one graph)")
     if args.width is not None and args.width < 200:
         raise CLIError(f"--width must be at least 200 pixels, got {args.width}")
     arch, space = load_arch_and_space(args.arch, args.space)
@@ -134,8 +136,6 @@ def cmd_arch_draw(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         fmt = out.suffix.lower()
         if fmt == ".dot":
-            if other is not None:
-                raise CLIError("--diff draws to .svg, .png, .pdf or .html, not .dot (DOT holds one graph)")
             out.write_text(to_dot(g) + "\n")
         elif fmt == ".html":
             # plotly.js embedded: the file opens offline
