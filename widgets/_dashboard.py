@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import threading
 from pathlib import Path
 
@@ -51,7 +52,7 @@ class Dashboard(Panel):
         self.error: BaseException | None = None
         self.result = None
         self.widget = W.VBox([
-            W.HTML(f"<h3>nasrec-lab dashboard</h3>data: <code>{self.data.path}</code>, "
+            W.HTML(f"<h3>nasrec-lab dashboard</h3>data: <code>{html.escape(str(self.data.path), quote=False)}</code>, "
                    f"oracle test log loss {self.data.oracle_logloss('test') or 'n/a'}"),
             self.editor.widget,
             W.HBox([self.steps, self.budget, self.run_button, self.state]),
@@ -119,7 +120,7 @@ class Dashboard(Panel):
             self._set_state(f"done: best {self.result.best_hash} val log loss {self.result.best_val_logloss:.5f}")
         except Exception as exc:  # shown in the page
             self.error = exc
-            self._set_state(f'<span style="color:#c00">failed: {exc}</span>')
+            self._set_state(f'<span style="color:#c00">failed: {html.escape(str(exc), quote=False)}</span>')
         finally:
             self.run_button.disabled = self.editor.space is None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable
 
@@ -91,7 +92,7 @@ class SpaceEditor(Panel):
             space = self.build_space()
         except ValueError as exc:
             self.space, self.error = None, str(exc)
-            self.status.value = f'<span style="color:#c00" class="space-error">{self.error}</span>'
+            self.status.value = f'<span style="color:#c00" class="space-error">{html.escape(str(self.error), quote=False)}</span>'
             self.sample_button.disabled = True
         else:
             self.space, self.error = space, None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import threading
 from pathlib import Path
@@ -70,7 +71,7 @@ class ArchitectureViewer(Panel):
             arch = Architecture.from_json(d)
             validate(arch, self.space, path=not arch.is_subnet)
         except (ValueError, TypeError) as exc:
-            self.status.value = f'<span style="color:#c00">{exc}</span>'
+            self.status.value = f'<span style="color:#c00">{html.escape(str(exc), quote=False)}</span>'
             return
         self.status.value = ""
         self.show(arch)
@@ -107,7 +108,7 @@ class ArchitectureViewer(Panel):
                 self.status.value = (f'<span class="train-result">{arch.hash()}: test log loss '
                                      f"{res.test_logloss:.5f}, AUC {auc} ({res.epochs:g} epochs)</span>")
             except Exception as exc:  # shown, not raised in a thread
-                self.status.value = f'<span style="color:#c00">training failed: {exc}</span>'
+                self.status.value = f'<span style="color:#c00">training failed: {html.escape(str(exc), quote=False)}</span>'
 
         self._thread = threading.Thread(target=work, daemon=True)
         self._thread.start()
