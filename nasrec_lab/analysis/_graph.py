@@ -282,9 +282,16 @@ def _order_columns(g: nx.DiGraph, chains: dict[tuple, list[Any]], layer: dict[An
             succs[a].append(b)
 
     partners: dict[Any, list[Any]] = defaultdict(list)
+    flats_in: dict[int, list[tuple[Any, Any]]] = defaultdict(list)
     for a, b in flats:
         partners[a].append(b)
         partners[b].append(a)
+        flats_in[layer[a]].append((a, b))
+    # a path with more connections than a subnet (any-path or full-path sampling) gets a quicker
+    # layout: the published subnets have 60-100 column items, an any-path sample more
+    big = len(layer) > 250
+    if len(layer) > 105:
+        restarts, iterations = 0, min(iterations, 8 if big else 12)
 
     def weight(x: Any) -> int:  # what lying between the ends of a flat edge costs
         return 1 if isinstance(x, tuple) else 2
@@ -366,8 +373,29 @@ def _order_columns(g: nx.DiGraph, chains: dict[tuple, list[Any]], layer: dict[An
         it = iter(movable)
         cs[lv] = [next(it) if med[x] >= 0 else x for x in col]
 
+    def flat_extra(me: Any, items: list[Any], fl: list[tuple[Any, Any]]) -> list[int]:
+        """What the flat edges cost with ``me`` inserted at each place of ``items``, beyond their cost without it."""
+        prefix = [0]
+        for x in items:
+            prefix.append(prefix[-1] + weight(x))
+        idx = {x: k for k, x in enumerate(items)}
+        extra = [0] * (len(items) + 1)
+        for a, b in fl:
+            if me in (a, b):
+                k = idx.get(b if a == me else a)
+                if k is None:
+                    continue
+                for p in range(len(items) + 1):  # inserted before items[p]: what lies between it and its partner
+                    extra[p] += prefix[k] - prefix[p] if p <= k else prefix[p] - prefix[k + 1]
+            elif a in idx and b in idx:
+                lo, hi = sorted((idx[a], idx[b]))
+                for p in range(lo + 1, hi + 1):  # inserted between the two ends
+                    extra[p] += weight(me)
+        return extra
+
     def sift(cs: list[list[Any]], lv: int) -> None:
         col = cs[lv]
+        layer_flats = flats_in[lv]
         up = {x: i for i, x in enumerate(cs[lv - 1])} if lv else {}
         down = {x: i for i, x in enumerate(cs[lv + 1])} if lv + 1 < n_layers else {}
         ends = [([up[a] for a in preds[x]], [down[b] for b in succs[x]]) for x in col]
@@ -383,8 +411,8 @@ def _order_columns(g: nx.DiGraph, chains: dict[tuple, list[Any]], layer: dict[An
             for y in rest:
                 cost += c[y][v] - c[v][y]
                 costs.append(cost)
-            if partners:
-                costs = [k + flat_cost([col[i] for i in rest[:p] + [v] + rest[p:]]) for p, k in enumerate(costs)]
+            if layer_flats:
+                costs = [k + e for k, e in zip(costs, flat_extra(col[v], [col[i] for i in rest], layer_flats))]
             here = order.index(v)
             p = min(range(len(costs)), key=lambda k: (costs[k], k != here))
             order = rest[:p] + [v] + rest[p:]
@@ -392,6 +420,8 @@ def _order_columns(g: nx.DiGraph, chains: dict[tuple, list[Any]], layer: dict[An
 
     def polish(cs: list[list[Any]]) -> int:
         n = total(cs)
+        if big:
+            return n
         while True:
             for lv in [*range(n_layers), *range(n_layers - 2, -1, -1)]:
                 sift(cs, lv)
