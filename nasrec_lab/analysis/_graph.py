@@ -4,11 +4,11 @@ Compute and drawing apart (the Optuna pattern): :func:`architecture_graph` and
 :func:`graph_layout` return plain data (tested); :func:`plot_architecture` only draws it.
 
 The layout is a Sugiyama-style layered drawing, as Graphviz's ``dot`` does: one column per
-block (its operators, then its interaction modules in a narrow sub-column), long edges split
-into chains of virtual nodes, nodes ordered inside each column by barycentre sweeps with
-adjacent swaps to reduce edge crossings, then placed vertically by isotonic regression so
-long edges run straight. Coordinates are pixels at scale 1, which is what keeps every label
-inside its box and every box inside the figure.
+block (its operators, each interaction module beside the operator it extends), long edges split
+into chains of virtual nodes, nodes ordered inside each column by weighted-median sweeps,
+adjacent swaps and sifting to reduce edge crossings, then placed vertically by isotonic
+regression so long edges run straight. Coordinates are pixels at scale 1, which is what keeps
+every label inside its box and every box inside the figure.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ FONT_FAMILY = "Helvetica, Arial, 'Liberation Sans', sans-serif"
 _NAME_SIZE = 11  # font size of the operator name (bold)
 _SUB_SIZE = 10  # font size of the width line
 _PAD_X, _BOX_H1, _BOX_H2 = 7, 22, 36  # box padding, box height with one / two text lines
-_GAP_BLOCK, _GAP_INNER = 50, 22  # horizontal gap before a block's column / before its interaction sub-column
+_GAP_BLOCK = 50  # horizontal gap between two columns
 _SEP_NODE, _SEP_MIXED, _SEP_EDGE = 18, 9, 6  # vertical gaps: box-box, box-edge, edge-edge
 _HEADER, _MARGIN = 30, 10
 _ARROW = 6  # arrowhead length
@@ -258,15 +258,16 @@ def _median(ps: list[int]) -> float:
 
 
 def _order_columns(g: nx.DiGraph, chains: dict[tuple, list[Any]], layer: dict[Any, int],
-                   flats: Sequence[tuple[Any, Any]] = (), *, iterations: int = 24, restarts: int = 6,
-                   kicks: int = 0) -> list[list[Any]]:
+                   flats: Sequence[tuple[Any, Any]] = (), *, iterations: int = 24,
+                   restarts: int = 6) -> list[list[Any]]:
     """Order the nodes of each column to reduce crossings, the way Graphviz's dot does.
 
-    From a breadth-first order (and its mirror, and the lane order: dense on top), alternate
-    down and up passes that sort each column by the weighted median of its neighbours, each
-    followed by adjacent swaps while they help (or, every other pair of passes, do not hurt);
-    keep the best order seen. Then sifting (each node moved to the place where its edges to both
-    neighbouring columns cross least) and a few seeded shakes of the best order, polished again.
+    From a breadth-first order (its mirror, the lane order with dense on top, and ``restarts``
+    breadth-first orders with ties broken by a seeded shuffle, so a layout is reproducible),
+    alternate down and up passes that sort each column by the weighted median of its neighbours,
+    each followed by adjacent swaps while they help (or, every other pair of passes, do not hurt).
+    Each start's best order is then sifted (each node moved to the place where its edges to both
+    neighbouring columns cross least); the best of all is kept.
     An edge inside a column (``flats``) crosses whatever lies between its ends: one per edge
     passing, two per box (a connector drawn over a box is worse than a crossing).
     """
@@ -459,21 +460,6 @@ def _order_columns(g: nx.DiGraph, chains: dict[tuple, list[Any]], layer: dict[An
         mine_n = polish(mine)
         if mine_n < best_n:
             best, best_n = mine, mine_n
-    for _ in range(kicks):
-        if best_n == 0:
-            break
-        cols = [list(c) for c in best]
-        for lv in rng.sample(range(n_layers), k=min(2, n_layers)):
-            c = cols[lv]
-            if len(c) > 2:
-                i = rng.randrange(len(c) - 1)
-                j = min(len(c), i + rng.randint(2, 4))
-                window = c[i:j]
-                rng.shuffle(window)
-                c[i:j] = window
-        n = polish(cols)
-        if n <= best_n:
-            best, best_n = cols, n
     cols = best
     if "S0" in cols[0] and "D0" in cols[0] and cols[0].index("S0") < cols[0].index("D0"):
         # the same crossings upside down: keep the dense input on top, as the paper draws it
