@@ -100,8 +100,15 @@ class CandidateScorer:
         # Head-only fine-tuning on cached trunk features (_fastscore): the same scores, cheaper.
         # Not part of ScoringConfig: it changes the cost, not the result, so stores stay resumable.
         self.cached_trunk = cached_trunk
-        if cached_trunk and self.supernet is not None and device != "cpu":
-            self.supernet.to(resolve_device(device))
+        if self._uses_cache() and self.supernet_id is not None:
+            self.supernet.to(resolve_device(device))  # ours (loaded here): the shortcut runs where it is
+
+    def _uses_cache(self) -> bool:
+        if not (self.cached_trunk and self.config.mode == "finetune" and not self.config.whole_path):
+            return False
+        # a supernet passed in on another device than ``device`` is not moved: plain path
+        have, want = next(self.supernet.parameters()).device, resolve_device(self.device)
+        return have.type == want.type and want.index in (None, have.index)
 
     def _eval_config(self, seed: int) -> dict[str, Any]:
         return dict(eval_batches=self.config.eval_batches, eval_batch_size=self.config.eval_batch_size,
@@ -117,7 +124,7 @@ class CandidateScorer:
             if cfg.mode == "finetune":
                 tc = TrainConfig(steps=cfg.finetune_steps, batch_size=cfg.finetune_batch, lr=cfg.finetune_lr,
                                  **self._eval_config(cseed))
-                if self.cached_trunk and not cfg.whole_path:
+                if self._uses_cache():
                     _, m = cached_finetune(self.supernet, arch, self.data, tc)
                     model = materialize(self.supernet, arch) if cfg.latency else None
                 else:
