@@ -1,8 +1,8 @@
 """Quality benchmark (not a test): baselines and the published architectures against the oracle.
 
-On synthetic data (default 1M training rows) every model is trained from scratch for one
-epoch by the same trainer and scored on the test split, beside the Bayes-optimal (oracle)
-log loss; ``--criteo FILE`` does the same on a real Criteo sample (no oracle there).
+On synthetic data (default 1M training rows) every model is trained from scratch by the final
+recipe (early stopping on validation, the best epoch restored) and scored on the test split,
+beside the Bayes-optimal (oracle) log loss; ``--criteo FILE`` does the same on a real Criteo sample (no oracle there).
 Prints a table and writes JSON (``benchmarks/results/quality*.json``).
 
     python -m benchmarks.quality --rows 1250000
@@ -11,10 +11,10 @@ Prints a table and writes JSON (``benchmarks/results/quality*.json``).
 from __future__ import annotations
 
 import argparse
-import glob
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -22,32 +22,31 @@ import torch
 from ._common import save_result
 
 ROOT = Path(__file__).resolve().parents[1]
-FINAL_LR = {"full": 0.16, "small": 0.1}  # the release's final-model learning rates per search space
+def models_for(schema) -> list[tuple[str, Callable[..., dict]]]:
+    """(name, train) for every baseline, DLRM written in the NASRec space and the six published architectures."""
+    from nasrec_lab.baselines import BASELINES, dlrm_like_architecture
+    from nasrec_lab.pipeline import train_architecture, train_baseline
+    from nasrec_lab.space import PUBLISHED, load_architecture
 
-
-def models_for(schema):
-    from nasrec_lab.baselines import BASELINES, build_baseline, dlrm_like_architecture
-    from nasrec_lab.space import load_architecture
-    from nasrec_lab.supernet import build
-
-    out = [(name, 0.1, lambda n=name: build_baseline(n, schema, seed=0)) for name in BASELINES]
-    out.append(("dlrm-in-nasrec-space", 0.1, lambda: build(dlrm_like_architecture(), schema, "full")))
-    for f in sorted(glob.glob(str(ROOT.parent / "shared" / "reference" / "nasrec_best_configs" / "*.json"))):
-        arch, space = load_architecture(f)
-        out.append((f"nasrec {Path(f).stem}", FINAL_LR[space.name], lambda a=arch, s=space: build(a, schema, s, seed=0)))
+    out: list[tuple[str, Callable[..., dict]]] = [
+        (name, lambda ds, n=name, **kw: train_baseline(n, ds, **kw)) for name in BASELINES]
+    out.append(("dlrm-in-nasrec-space", lambda ds, **kw: train_architecture(dlrm_like_architecture(), ds, "full",
+                                                                            name="dlrm-in-nasrec-space", **kw)))
+    for name in PUBLISHED:
+        arch, space = load_architecture(name)
+        out.append((f"nasrec {name}", lambda ds, a=arch, s=space, n=name: train_architecture(
+            a, ds, s, name=f"nasrec {n}")))
     return out
 
 
-def train_and_test(ds, name: str, model, lr: float, *, batch_size: int = 256) -> dict:
-    """The quality recipe: one epoch from scratch (Adagrad, cosine, 10% warm-up), scored on test."""
-    from nasrec_lab.training import TrainConfig, Trainer
-
+def train_and_test(ds, name: str, train: Callable[..., object], **kwargs) -> dict:
+    """One model by the final recipe (``nasrec_lab.training.final_recipe``), scored on test."""
     t0 = time.perf_counter()
-    trainer = Trainer(model, ds, TrainConfig(epochs=1.0, batch_size=batch_size, lr=lr, progress=False))
-    trainer.run()
-    m = trainer.evaluate("test")
-    return {"model": name, "test_logloss": m.logloss, "test_auc": m.auc, "lr": lr,
-            "train_s": time.perf_counter() - t0, "steps": trainer.step}
+    entry = train(ds, **kwargs)
+    r = entry.result
+    return {"model": name, "test_logloss": r.test_logloss, "test_auc": r.test_auc, "lr": r.recipe["lr"],
+            "protocol": r.protocol, "epochs": r.epochs, "best_epoch": r.best_epoch,
+            "train_s": time.perf_counter() - t0, "steps": r.steps}
 
 
 def add_gap_closed(rows: list[dict], oracle: float | None) -> None:
@@ -59,18 +58,19 @@ def add_gap_closed(rows: list[dict], oracle: float | None) -> None:
         r["gap_closed"] = (lr_loss - r["test_logloss"]) / (lr_loss - oracle)
 
 
-def run(ds, *, batch_size: int = 256, only: list[str] | None = None, log=print) -> dict:
+def run(ds, *, only: list[str] | None = None, log=print) -> dict:
     rows = []
-    for name, lr, make in models_for(ds.schema):
+    for name, train in models_for(ds.schema):
         if only and not any(o in name for o in only):
             continue
-        rows.append(train_and_test(ds, name, make(), lr, batch_size=batch_size))
+        rows.append(train_and_test(ds, name, train))
         log(f"{name}: log loss {rows[-1]['test_logloss']:.5f} AUC {rows[-1]['test_auc']:.4f} "
-            f"({rows[-1]['train_s']:.0f} s)")
+            f"({rows[-1]['epochs']:g} epochs, best {rows[-1]['best_epoch']}, {rows[-1]['train_s']:.0f} s)")
     oracle = ds.oracle_logloss("test")
     add_gap_closed(rows, oracle)
-    return {"title": f"quality: one epoch, batch {batch_size}, test split of {ds.path.name}", "table": rows,
-            "oracle_test_logloss": oracle, "train_rows": len(ds.split("train"))}
+    return {"title": f"quality: the final recipe (early stopping on val, best epoch restored), test split of "
+                     f"{ds.path.name}", "table": rows, "oracle_test_logloss": oracle,
+            "train_rows": len(ds.split("train"))}
 
 
 def main(argv=None) -> int:

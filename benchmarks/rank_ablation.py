@@ -31,16 +31,13 @@ SAMPLERS = ("single-path", "any-path", "default")
 
 def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, space: str, seed: int, threads: int,
         truth_seeds: int, workdir: Path, samplers=SAMPLERS, log=print) -> dict:
+    from nasrec_lab.pipeline import supernet_trainer
     from nasrec_lab.search import RankStudy, ScoringConfig, SearchStore, rank_correlation
-    from nasrec_lab.space import PathSampler
-    from nasrec_lab.supernet import SuperNet
-    from nasrec_lab.training import TrainConfig, Trainer
 
     torch.set_num_threads(threads)
     ds = synthetic_data(workdir / f"data-{rows}-{seed}", rows=rows, seed=seed)
     store = SearchStore(workdir / "ground_truth.sqlite")
-    gt_config = ScoringConfig(mode="scratch", scratch_epochs=1.0, scratch_batch=batch, scratch_lr=0.05,
-                              eval_batches=None, threads=threads)
+    gt_config = ScoringConfig(mode="scratch", scratch_batch=batch, eval_batches=None, threads=threads)
     study = RankStudy(ds, space, references=refs, seed=seed, store=store, ground_truth_config=gt_config)
     keys = [a.hash() for a in study.archs]
     t0 = time.perf_counter()
@@ -62,9 +59,7 @@ def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, sp
     rows_out, supernet_scores = [], {}
     for strategy in samplers:
         t1 = time.perf_counter()
-        net = SuperNet(ds.schema, space, seed=seed, sparse_grad=True)
-        Trainer(net, ds, TrainConfig(steps=steps, batch_size=batch, seed=seed, progress=False),
-                sampler=PathSampler(space, strategy, seed=seed, warmup_steps=steps // 10)).run()
+        net = supernet_trainer(ds, space, steps, seed=seed, sampler=strategy, batch_size=batch).run().model
         train_s = time.perf_counter() - t1
         for ft in (False, True):
             scores = study.supernet_scores(net, finetune=ft, finetune_steps=finetune_steps, batch_size=batch,

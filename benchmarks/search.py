@@ -18,6 +18,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from nasrec_lab.training import FINETUNE
+
 from ._common import save_result
 from .supernet import criteo_shape_schema, random_batch
 
@@ -25,7 +27,7 @@ from .supernet import criteo_shape_schema, random_batch
 def _finetune_and_eval(forward, head_params, train_batches, eval_batches) -> float:
     from nasrec_lab.training._optim import SlicedAdagrad, clip_grad_norm, cosine_with_warmup
 
-    opt = SlicedAdagrad(head_params, lr=0.04)
+    opt = SlicedAdagrad(head_params, lr=FINETUNE.lr)
     sched = cosine_with_warmup(opt, len(train_batches))
     for b in train_batches:
         opt.zero_grad(set_to_none=True)
@@ -48,7 +50,7 @@ def _cached_finetune_and_eval(net, arch, train_batches, eval_batches) -> float:
 
     trunk = PathTrunk(net, arch)
     feats = ((trunk.features(b.dense, b.sparse), b.label) for b in train_batches)
-    w, bias = train_head(feats, trunk.head_weight, trunk.head_bias, TrainConfig(steps=len(train_batches), lr=0.04),
+    w, bias = train_head(feats, trunk.head_weight, trunk.head_bias, TrainConfig(steps=len(train_batches), lr=FINETUNE.lr),
                          len(train_batches))
     total = 0.0
     with torch.no_grad():
@@ -58,7 +60,7 @@ def _cached_finetune_and_eval(net, arch, train_batches, eval_batches) -> float:
     return total
 
 
-def bench_search(*, finetune_steps: int = 500, eval_batches: int = 20, candidates: int = 3,
+def bench_search(*, finetune_steps: int = FINETUNE.steps, eval_batches: int = 20, candidates: int = 3,
                  reference_candidates: int = 1, table_rows: int = 100_000, space: str = "full") -> dict[str, Any]:
     from benchmarks.masked_reference import MaskedSuperNet
     from nasrec_lab.space import PathSampler

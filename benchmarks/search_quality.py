@@ -2,8 +2,8 @@
 
 On synthetic data, one supernet is trained; each searcher runs with each seed (candidates
 fine-tuned in the supernet and scored on validation); the best architecture each finds is
-trained from scratch with the quality recipe (one epoch, as in ``benchmarks.quality``) and
-scored on test, beside baselines trained the same way on the same data and the oracle log loss.
+trained from scratch by the final recipe (as in ``benchmarks.quality``: early stopping on
+validation, best epoch restored) and scored on test, beside baselines trained the same way on the same data and the oracle log loss.
 
     python -m benchmarks.search_quality --rows 1250000 --seeds 5 --budget 48
 
@@ -35,34 +35,32 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _train_from_scratch(data: str, name: str, space: str, arch_json: str | None, threads: int) -> dict:
-    """One quality-recipe training in a worker: a found architecture (``arch_json``) or a baseline (``name``)."""
+    """One final-recipe training in a worker: a found architecture (``arch_json``) or a baseline (``name``)."""
     from nasrec_lab.data import CTRDataset
+    from nasrec_lab.pipeline import train_architecture, train_baseline
     from nasrec_lab.space import Architecture
 
-    from .quality import FINAL_LR, models_for, train_and_test
+    from .quality import train_and_test
 
     torch.set_num_threads(threads)
     ds = CTRDataset(data)
     if arch_json is not None:
-        from nasrec_lab.supernet import build
-
-        model = build(Architecture.from_json(json.loads(arch_json)), ds.schema, space, seed=0)
-        return train_and_test(ds, name, model, FINAL_LR[space])
-    lr, make = next((lr, make) for n, lr, make in models_for(ds.schema) if n == name)
-    return train_and_test(ds, name, make(), lr)
+        arch = Architecture.from_json(json.loads(arch_json))
+        return train_and_test(ds, name, lambda d: train_architecture(arch, d, space, name=name))
+    return train_and_test(ds, name, lambda d: train_baseline(name, d))
 
 
 def main(argv=None) -> int:
-    from nasrec_lab.search import ScorerSpec, ScoringConfig, SearchRunner, SearchStore, make_searcher
-    from nasrec_lab.space import PathSampler
-    from nasrec_lab.supernet import SuperNet, cost
+    from nasrec_lab.pipeline import PipelineConfig, scoring_config, supernet_trainer
+    from nasrec_lab.search import ScorerSpec, SearchRunner, SearchStore, make_searcher
+    from nasrec_lab.supernet import cost
 
     from ._common import synthetic_data
-    from .quality import FINAL_LR, add_gap_closed
+    from .quality import add_gap_closed
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.search_quality")
     p.add_argument("--rows", type=int, default=1_250_000)
-    p.add_argument("--space", default="full", choices=sorted(FINAL_LR))
+    p.add_argument("--space", default="full", choices=["full", "small"])
     p.add_argument("--supernet-steps", type=int, default=3000)
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--budget", type=int, default=48, help="candidates scored per search")
@@ -84,16 +82,13 @@ def main(argv=None) -> int:
         ckpt = work / "run" / "checkpoint.pt"
         t0 = time.perf_counter()
         if not ckpt.exists():
-            from nasrec_lab.training import TrainConfig, Trainer
-
-            net = SuperNet(ds.schema, args.space, seed=0, sparse_grad=True)
-            Trainer(net, ds, TrainConfig(steps=args.supernet_steps, batch_size=512, progress=False),
-                    sampler=PathSampler(args.space, seed=0, warmup_steps=args.supernet_steps // 10),
-                    checkpoint_dir=work / "run").run().save_checkpoint()
-        log(f"supernet: {args.supernet_steps} steps of 512 in {time.perf_counter() - t0:.0f} s")
-        spec = ScorerSpec(str(ds.path), str(ckpt), ScoringConfig(finetune_steps=args.finetune_steps,
-                                                                 eval_batches=args.eval_batches,
-                                                                 threads=args.threads))
+            supernet_trainer(ds, args.space, args.supernet_steps, seed=0,
+                             checkpoint_dir=work / "run").run().save_checkpoint()
+        log(f"supernet: {args.supernet_steps} steps in {time.perf_counter() - t0:.0f} s")
+        config = PipelineConfig(space=args.space, supernet_steps=args.supernet_steps, budget=args.budget,
+                                finetune_steps=args.finetune_steps, eval_batches=args.eval_batches,
+                                threads=args.threads)
+        spec = ScorerSpec(str(ds.path), str(ckpt), scoring_config(config))
         found = []
         for searcher_name in ("evolution", "random"):
             for seed in range(args.seeds):
@@ -130,7 +125,7 @@ def main(argv=None) -> int:
               for s in ("evolution", "random")}
     res = {"title": f"search quality: {args.seeds} seeds x budget {args.budget}, {args.rows:,} synthetic rows, "
                     f"NASRec-{args.space.title()}, fine-tune {args.finetune_steps} steps + {args.eval_batches} "
-                    f"validation batches per candidate; best found trained one epoch from scratch, test split",
+                    f"validation batches per candidate; best found trained from scratch by the final recipe, test split",
            "table": table, "baselines": baselines, "oracle_test_logloss": oracle,
            "median_test_logloss": med, "median_supernet_val_logloss": med_sn,
            "evolution_beats_random_in_median": med["evolution"] < med["random"]}

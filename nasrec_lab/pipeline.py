@@ -164,23 +164,23 @@ def final_subnet(arch: Architecture, data: CTRDataset, space: SearchSpace | str,
 
 def train_architecture(arch: Architecture, data: CTRDataset, space: SearchSpace | str, *, seed: int = 0,
                        epochs: float | None = None, name: str = "searched", steps: int | None = None,
-                       **recipe_changes: Any) -> FinalEntry:
+                       device: str = "auto", **recipe_changes: Any) -> FinalEntry:
     """``arch`` trained from scratch by its space's final recipe, scored on test (``steps`` caps it)."""
     from .supernet import cost
 
     space = get_space(space)
     recipe = final_recipe(space.name if space.name in ("full", "small") else "full", epochs=epochs, **recipe_changes)
-    res = train_final(final_subnet(arch, data, space, seed=seed), data, recipe, seed=seed, steps=steps)
+    res = train_final(final_subnet(arch, data, space, seed=seed), data, recipe, seed=seed, steps=steps, device=device)
     return FinalEntry(name, "nasrec", res, arch.hash(), cost(arch, data.schema, space).mflops)
 
 
 def train_baseline(name: str, data: CTRDataset, *, seed: int = 0, epochs: float | None = None,
-                   **recipe_changes: Any) -> FinalEntry:
+                   steps: int | None = None, device: str = "auto", **recipe_changes: Any) -> FinalEntry:
     """A baseline from the registry trained by the baseline recipe (the same protocol), scored on test."""
     from .baselines import build_baseline
 
     res = train_final(build_baseline(name, data.schema, seed=seed), data,
-                      final_recipe("baseline", epochs=epochs, **recipe_changes), seed=seed)
+                      final_recipe("baseline", epochs=epochs, **recipe_changes), seed=seed, steps=steps, device=device)
     return FinalEntry(name, "baseline", res)
 
 

@@ -14,7 +14,7 @@ from scipy.stats import kendalltau, spearmanr
 from ..data import CTRDataset
 from ..space import Architecture, get_space, sample_architecture
 from ..supernet import SuperNet
-from ..training import Callback
+from ..training import FINETUNE, Callback
 from ._scoring import CandidateScorer, ScoringConfig
 from ._store import SearchStore
 
@@ -99,7 +99,7 @@ class RankStudy:
         self._truth = truth
         return truth
 
-    def supernet_scores(self, supernet: SuperNet, *, finetune: bool = False, finetune_steps: int = 500,
+    def supernet_scores(self, supernet: SuperNet, *, finetune: bool = False, finetune_steps: int = FINETUNE.steps,
                         eval_batches: int | None = None, eval_batch_size: int = 8192, batch_size: int = 512,
                         threads: int = 1) -> dict[str, float]:
         cfg = ScoringConfig(mode="finetune" if finetune else "inherit", finetune_steps=finetune_steps,

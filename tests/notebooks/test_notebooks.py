@@ -21,7 +21,7 @@ TINY_SYNTH = {"rows": 5000, "max_table": 2000, "threads": 1}
 CRITEO = REAL / "criteo" / "criteo_dac_train_first10k.txt"
 TINY = {
     "01_quickstart": {**TINY_SYNTH, "supernet_steps": 4, "budget": 4, "finetune_steps": 2, "eval_batches": 1,
-                      "eval_batch_size": 512, "space": "small"},
+                      "eval_batch_size": 512, "space": "small", "max_epochs": 2},
     "02_search_space": {},
     "03_rank_correlation": {**TINY_SYNTH, "refs": 4, "ground_truth_steps": 5, "supernet_steps": 6, "track_every": 3,
                             "finetune_steps": 2, "samplers": ["single-path", "default"]},
@@ -68,12 +68,17 @@ def reports(tmp_path_factory):
         if command == "report":
             cmd = ["report", str(ROOT / "notebooks" / "01_quickstart.ipynb"), *args, "-o", str(d / "report.html")]
         else:
-            cmd = ["demo", "--out", str(d), *args]
+            cmd = ["demo", "--out", str(d), "--json", *args]
         proc = subprocess.run([sys.executable, "-m", "nasrec_lab.cli", *cmd, "--no-progress"], cwd=ROOT,
                               capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-3000:]
-        if command == "demo":
-            assert "report:" in proc.stdout and "Bayes-optimal" in proc.stdout
+        if command == "demo":  # the --json contract: one JSON object as the last line of stdout
+            last = json.loads(proc.stdout.strip().splitlines()[-1])
+            keys = {"best_test_logloss", "logistic_regression_test_logloss", "dlrm_test_logloss",
+                    "oracle_test_logloss", "best_hash", "wall_s"}
+            assert keys <= set(last), last
+            assert all(isinstance(last[k], float) and last[k] > 0 for k in keys - {"best_hash"})
+            assert "report:" in proc.stderr and "oracle (Bayes-optimal)" in proc.stderr
         out.append(d)
     return out
 
@@ -94,8 +99,11 @@ def test_report_is_offline_with_every_figure_and_provenance(reports):
 
 
 def test_same_parameters_give_the_same_numbers(reports):
-    a, b = (json.loads((d / "quickstart_result.json").read_text()) for d in reports)
-    assert a == b and a["evaluated"] == 4 and a["test_logloss"] > a["oracle_test_logloss"] > 0
+    a, b = ({k: v for k, v in json.loads((d / "quickstart_result.json").read_text()).items()
+             if k not in ("checkpoint", "store")} for d in reports)
+    assert a == b and a["evaluated"] == 4 and a["best_test_logloss"] > a["oracle_test_logloss"] > 0
+    assert {r["model"] for r in a["table"]} == {"searched", "logistic-regression", "dlrm"}
+    assert all(r["protocol"] == "early-stopping" and 1 <= r["epochs"] <= 2 for r in a["table"])
     assert "Provenance" in (reports[1] / "report.html").read_text()
 
 

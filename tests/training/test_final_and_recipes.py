@@ -1,0 +1,159 @@
+"""One recipe module, early-stopped final training, train-baseline / search --export contracts, degenerate data."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from nasrec_lab.training import FINAL, FINETUNE, GROUND_TRUTH, SUPERNET, Metrics, final_recipe, train_final
+from tests.conftest import ROOT
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nasrec_lab.cli", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_recipes_match_nasrec_md():
+    assert (SUPERNET.lr, SUPERNET.batch_size, SUPERNET.steps, SUPERNET.layernorm) == (0.12, 512, 15_000, True)
+    assert (FINETUNE.lr, FINETUNE.batch_size, FINETUNE.steps, FINETUNE.eval_batches) == (0.04, 512, 500, 150)
+    assert (FINAL["full"].lr, FINAL["small"].lr, FINAL["full"].batch_size) == (0.16, 0.1, 256)
+    for r in (SUPERNET, FINETUNE, *FINAL.values(), GROUND_TRUTH):
+        assert (r.eps, r.warmup_fraction, r.clip_norm, r.weight_decay) == (1e-2, 0.1, 5.0, 0.0)
+    assert not FINAL["full"].layernorm
+    assert final_recipe("small", epochs=1).protocol == "fixed-epochs"
+    assert final_recipe("small", epochs=1).train_config().train_split == "train+val"
+    assert final_recipe("full").train_config().train_split == "train"
+
+
+# A learning rate or a recipe length written as a number outside the recipe module is a second copy.
+_SECOND_COPY = re.compile(
+    r"(\blr\s*=\s*\d|\"lr\"\s*:\s*\d|_lr\s*=\s*\d|--lr\"[^)]*default\s*=\s*\d|FINAL_LR"
+    r"|batch_size\s*=\s*(256|512)\b|warmup_steps\s*=\s*\w+\s*//\s*10)")
+
+
+def _sources():
+    for folder in ("nasrec_lab/cli", "widgets", "benchmarks", "nasrec_lab/search", "nasrec_lab/pipeline.py",
+                   "nasrec_lab/demo.py"):
+        path = ROOT / folder
+        for f in [path] if path.is_file() else sorted(path.rglob("*.py")):
+            if f.name != "data.py" or f.parent.name != "benchmarks":  # its batch is the loader's, not a recipe's
+                yield f, f.read_text()
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        yield nb, "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+
+
+def test_training_settings_are_written_once():
+    found = [f"{f.relative_to(ROOT)}: {m.group(0)}" for f, text in _sources() for m in _SECOND_COPY.finditer(text)]
+    assert not found, "training settings written outside nasrec_lab/training/_recipes.py:\n" + "\n".join(found)
+
+
+def test_the_second_copy_check_catches_a_planted_copy():
+    assert _SECOND_COPY.search('TrainConfig(epochs=1.0, batch_size=256, lr=0.05, seed=seed)')
+    assert _SECOND_COPY.search('sampler=PathSampler(space, seed=s, warmup_steps=steps // 10)')
+    assert not _SECOND_COPY.search('final_recipe(space.name).train_config(seed=seed)')
+
+
+class _ScriptedVal:
+    """Validation log loss after each epoch follows a script: the best epoch is known in advance."""
+
+    def __init__(self, curve):
+        self.curve, self.calls, self.snapshots = list(curve), 0, []
+
+    def __call__(self, trainer, split=None, **kwargs):
+        if split == "val":
+            self.snapshots.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
+            loss = self.curve[self.calls]
+            self.calls += 1
+            return Metrics(loss, 0.7, 1.0, 1.0, 100, 0.25, 0.25)
+        return _ORIGINAL_EVALUATE(trainer, split, **kwargs)
+
+
+from nasrec_lab.training import Trainer  # noqa: E402
+
+_ORIGINAL_EVALUATE = Trainer.evaluate
+
+
+@pytest.mark.parametrize("curve, patience, best, epochs_run", [
+    ([0.50, 0.40, 0.45, 0.30, 0.20], 1, 2, 3),   # stops at the first worse epoch
+    ([0.50, 0.40, 0.45, 0.30, 0.20], 2, 5, 5),   # patience 2 rides over it, runs to max_epochs
+    ([0.50, 0.60, 0.70, 0.80, 0.90], 2, 1, 3),   # the first epoch was the best
+])
+def test_early_stopping_restores_the_best_epoch(small_synth, monkeypatch, curve, patience, best, epochs_run):
+    from nasrec_lab.baselines import build_baseline
+
+    scripted = _ScriptedVal(curve)
+    monkeypatch.setattr(Trainer, "evaluate", lambda self, split=None, **kw: scripted(self, split, **kw))
+    model = build_baseline("logistic-regression", small_synth.schema, seed=0)
+    recipe = final_recipe("baseline", max_epochs=5, patience=patience, batch_size=2048)
+    res = train_final(model, small_synth, recipe)
+    assert res.best_epoch == best and res.protocol == "early-stopping"
+    assert res.val_logloss_per_epoch == curve[:epochs_run] and res.epochs == epochs_run
+    restored = model.state_dict()
+    for k, v in scripted.snapshots[best - 1].items():
+        assert torch.equal(restored[k], v), k  # the weights of the best epoch, not the last
+    if best != epochs_run:
+        assert any(not torch.equal(restored[k], v) for k, v in scripted.snapshots[-1].items())
+
+
+def test_fixed_epochs_is_the_papers_protocol(small_synth):
+    from nasrec_lab.baselines import build_baseline
+
+    res = train_final(build_baseline("logistic-regression", small_synth.schema), small_synth,
+                      final_recipe("baseline", epochs=1, batch_size=1024))
+    n = len(small_synth.split("train+val"))
+    assert res.protocol == "fixed-epochs" and res.best_epoch is None and res.steps == -(-n // 1024)
+
+
+def _tiny_search(tmp_path, small_synth):
+    from nasrec_lab.pipeline import supernet_trainer
+
+    trainer = supernet_trainer(small_synth, "small", 6, seed=0, checkpoint_dir=tmp_path / "sn", batch_size=256)
+    trainer.run()
+    return trainer.save_checkpoint()
+
+
+def test_train_baseline_and_search_export_contracts(tmp_path, small_synth):
+    ckpt = _tiny_search(tmp_path, small_synth)
+    best = tmp_path / "best.json"
+    p = _cli("search", "--data", str(small_synth.path), "--supernet", str(ckpt), "--store", str(tmp_path / "s.sqlite"),
+             "--searcher", "random", "--budget", "2", "--finetune-steps", "2", "--eval-batches", "1",
+             "--eval-batch-size", "512", "--export", str(best), "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    exported = json.loads(best.read_text())
+    assert exported["space"] == "small" and exported["hash"] == out["best_hash"] == out["best_hash"]
+    common = ["--data", str(small_synth.path), "--steps", "3", "--max-epochs", "1", "--json", "--no-progress"]
+    sub = _cli("train-subnet", str(best), *common)   # the exported file as is, no --space
+    base = _cli("train-baseline", "dlrm", *common)
+    assert sub.returncode == 0 and base.returncode == 0, sub.stderr + base.stderr
+    a, b = (json.loads(x.stdout.strip().splitlines()[-1]) for x in (sub, base))
+    keys = {"test_logloss", "test_auc", "epochs", "protocol", "best_epoch", "oracle_test_logloss"}
+    assert keys <= set(a) and keys <= set(b)
+    assert a["arch_hash"] == out["best_hash"] and a["space"] == "small" and b["baseline"] == "dlrm"
+    assert a["lr"] == FINAL["small"].lr and b["lr"] == FINAL["baseline"].lr
+    assert _cli("train-baseline", "no-such-model", "--data", str(small_synth.path)).returncode == 2
+
+
+def _one_class_copy(src, dst):
+    import shutil
+
+    shutil.copytree(src, dst)
+    for split in ("train", "val", "test"):
+        label = dst / split / "label.npy"
+        arr = np.load(label)
+        np.save(label, np.zeros_like(arr))
+    return dst
+
+
+def test_a_split_with_one_class_is_refused_not_written_as_nan(tmp_path, small_synth):
+    ds = _one_class_copy(small_synth.path, tmp_path / "noclicks")
+    p = _cli("train-baseline", "logistic-regression", "--data", str(ds), "--steps", "2", "--json", "--no-progress")
+    assert p.returncode == 2 and "Traceback" not in p.stderr
+    assert "no clicks" in p.stderr and "'train'" in p.stderr and "NaN" not in p.stdout
