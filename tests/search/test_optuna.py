@@ -60,9 +60,11 @@ def test_killed_tpe_search_resumes_to_the_same_history(search_setup, tmp_path):
     victim.wait()
     before = _rows(store)
     assert 5 <= len(before) < 12
-    resumed = _tpe_cli(ds, ckpt, store, "--resume")
+    resumed = _tpe_cli(ds, ckpt, store, "--resume", "--export", str(tmp_path / "best.json"), "--json")
     out, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err
+    best = json.loads(out.strip().splitlines()[-1])["best_hash"]
+    assert best in (tmp_path / "best.json").read_text()
     cols = ["seq", "arch_hash", "generation", "val_logloss", "flops"]
     assert _rows(store)[cols].equals(_rows(tmp_path / "ref.sqlite")[cols])
     # the dashboard's copy holds every scored candidate once, with its score
