@@ -15,10 +15,15 @@ def make_optimizer(params: Iterable[nn.Parameter], *, lr: float = 0.12, eps: flo
     return torch.optim.Adagrad(list(params), lr=lr, eps=eps, weight_decay=weight_decay)
 
 
-def cosine_with_warmup(optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float = 0.1
-                       ) -> torch.optim.lr_scheduler.LambdaLR:
-    """Linear warm-up over the first ``warmup_fraction`` of the steps, then cosine decay to 0."""
-    warm = max(1, int(round(warmup_fraction * total_steps)))
+def cosine_with_warmup(optimizer: torch.optim.Optimizer, total_steps: int, warmup_fraction: float = 0.1,
+                       min_warmup_steps: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over the first ``warmup_fraction`` of the steps, then cosine decay to 0.
+
+    ``min_warmup_steps`` makes the warm-up at least that many steps long; a run shorter than that
+    is all warm-up (the lr rises linearly to ``lr * total / min_warmup_steps``), i.e. it is the
+    start of the longer schedule, not a compressed copy of it.
+    """
+    warm = max(1, int(round(warmup_fraction * total_steps)), int(min_warmup_steps))
 
     def factor(step: int) -> float:
         if step < warm:

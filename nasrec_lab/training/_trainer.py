@@ -43,6 +43,7 @@ class TrainConfig:
     eps: float = 1e-2
     weight_decay: float = 0.0
     warmup_fraction: float = 0.1
+    min_warmup_steps: int = 0
     clip_norm: float | None = 5.0
     seed: int = 0
     train_split: str = "train"
@@ -133,7 +134,8 @@ class Trainer:
             raise ValueError(f"no trainable parameters (of {len(names)})")
         self.optimizer = SlicedAdagrad(self.params, lr=self.config.lr, eps=self.config.eps,
                                        weight_decay=self.config.weight_decay)
-        self.scheduler = cosine_with_warmup(self.optimizer, self.total_steps, self.config.warmup_fraction)
+        self.scheduler = cosine_with_warmup(self.optimizer, self.total_steps, self.config.warmup_fraction,
+                                            self.config.min_warmup_steps)
         self.step = 0
         self.samples = 0
         self._stop = threading.Event()
@@ -324,7 +326,8 @@ class Trainer:
         """A resume continues the same run: a setting the checkpoint would silently override
         (or one that would change what the rest of the run means) is refused with both values."""
         theirs, mine = state.get("train_config", {}), asdict(self.config)
-        for key in ("lr", "batch_size", "eps", "weight_decay", "warmup_fraction", "clip_norm", "seed", "train_split"):
+        for key in ("lr", "batch_size", "eps", "weight_decay", "warmup_fraction", "min_warmup_steps", "clip_norm",
+                    "seed", "train_split"):
             if key in theirs and theirs[key] != mine[key]:
                 raise ValueError(f"{path}: the checkpoint was trained with {key} {theirs[key]!r}, this run asks for "
                                  f"{mine[key]!r}; resume with the same settings or start a new run (--out)")
