@@ -21,7 +21,7 @@ TINY_SYNTH = {"rows": 5000, "max_table": 2000, "threads": 1}
 CRITEO = REAL / "criteo" / "criteo_dac_train_first10k.txt"
 TINY = {
     "01_quickstart": {**TINY_SYNTH, "supernet_steps": 4, "budget": 4, "finetune_steps": 2, "eval_batches": 1,
-                      "eval_batch_size": 512, "space": "small", "max_epochs": 2},
+                      "eval_batch_size": 512, "space": "small", "max_epochs": 2, "max_mflops": None},
     "02_search_space": {},
     "03_rank_correlation": {**TINY_SYNTH, "refs": 4, "ground_truth_steps": 5, "supernet_steps": 6, "track_every": 3,
                             "finetune_steps": 2, "samplers": ["single-path", "default"]},
