@@ -1,0 +1,43 @@
+"""The supernet's per-step training loss stays bounded on the demo's settings (issue: spikes past 30)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from nasrec_lab.data import SyntheticSpec, synthesize
+from nasrec_lab.pipeline import supernet_trainer
+from nasrec_lab.training import FunctionCallback
+from tests.conftest import ROOT
+
+
+def quickstart_parameters() -> dict:
+    """The demo's defaults, read from the parameters cell of notebooks/01_quickstart.ipynb."""
+    nb = json.loads((ROOT / "notebooks" / "01_quickstart.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    params: dict = {}
+    exec("".join(cell["source"]), {}, params)  # our own notebook's literals
+    return params
+
+
+def _first_losses(ds, space: str, steps: int, n: int, **config) -> list[float]:
+    losses: list[float] = []
+    trainer = supernet_trainer(ds, space, steps, seed=0, log_every=1,
+                               callbacks=[FunctionCallback(on_step=lambda e: losses.append(e.loss))], **config)
+    trainer.run(until=n)
+    return losses
+
+
+@pytest.mark.xfail(strict=True, reason="open (issue 11): the supernet's per-step loss still spikes past 10 on the "
+                                        "demo's settings; strict, so this fails once the spikes are gone")
+def test_supernet_loss_does_not_spike_on_the_demo_settings(tmp_path):
+    p = quickstart_parameters()
+    spec = SyntheticSpec(table_sizes=tuple(int(x) for x in np.geomspace(4, p["max_table"], 26)))
+    ds = synthesize(tmp_path / "demo", rows=min(p["rows"], 20_000), seed=p["seed"], spec=spec)
+    rate = ds.manifest["splits"]["train"]["positive_rate"]
+    base = -(rate * math.log(rate) + (1 - rate) * math.log(1 - rate))  # predicting the base rate
+    losses = _first_losses(ds, p["space"], p["supernet_steps"], 40)  # the spikes come in the first tens of steps
+    assert max(losses) < 1.5 * base, [round(x, 2) for x in losses]
