@@ -35,18 +35,14 @@ class Tiny:
 @pytest.fixture(scope="session")
 def tiny(tmp_path_factory) -> Tiny:
     from nasrec_lab.data import SyntheticSpec, synthesize
-    from nasrec_lab.space import PathSampler
-    from nasrec_lab.supernet import SuperNet
-    from nasrec_lab.training import TrainConfig, Trainer
+    from nasrec_lab.pipeline import supernet_trainer
 
     root = tmp_path_factory.mktemp("safety")
     spec = SyntheticSpec(table_sizes=TINY_TABLES)
     ds = synthesize(root / "ds", rows=2000, seed=1, spec=spec)
     synthesize(root / "ds_other", rows=2000, seed=2, spec=spec)
-    net = SuperNet(ds.schema, "small", seed=0, sparse_grad=True)
-    Trainer(net, ds, TrainConfig(steps=STEPS, batch_size=BATCH, progress=False),
-            sampler=PathSampler("small", seed=0, warmup_steps=STEPS // 10), checkpoint_dir=root / "run").run() \
-        .save_checkpoint()
+    # the supernet recipe, as train-supernet runs it (a --resume through the CLI must match it)
+    supernet_trainer(ds, "small", STEPS, seed=0, batch_size=BATCH, checkpoint_dir=root / "run").run().save_checkpoint()
     return Tiny(root, root / "ds", root / "ds_other", root / "run")
 
 

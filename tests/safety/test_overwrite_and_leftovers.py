@@ -112,9 +112,8 @@ def test_a_killed_preprocessing_leaves_nothing_after_the_next_run(tmp_path):
 
 def test_resume_removes_a_killed_checkpoint_write_and_log_steps_are_not_repeated(tiny, tmp_path):
     from nasrec_lab.data import CTRDataset
-    from nasrec_lab.space import PathSampler
-    from nasrec_lab.supernet import SuperNet
-    from nasrec_lab.training import FunctionCallback, TrainConfig, Trainer
+    from nasrec_lab.pipeline import supernet_trainer
+    from nasrec_lab.training import FunctionCallback
 
     run = tmp_path / "run"
     run.mkdir()
@@ -129,10 +128,9 @@ def test_resume_removes_a_killed_checkpoint_write_and_log_steps_are_not_repeated
             shutil.copy(run / "checkpoint.pt", tmp_path / "step2.pt")
 
     ds = CTRDataset(tiny.data)
-    Trainer(SuperNet(ds.schema, "small", seed=0, sparse_grad=True), ds,
-            TrainConfig(steps=4, batch_size=BATCH, checkpoint_every=2, progress=False),
-            sampler=PathSampler("small", seed=0, warmup_steps=2), checkpoint_dir=run,
-            callbacks=[FunctionCallback(on_step=write_log, on_checkpoint=keep_step_2)]).run()
+    supernet_trainer(ds, "small", 4, seed=0, warmup_steps=2, batch_size=BATCH, checkpoint_every=2,
+                     checkpoint_dir=run, callbacks=[FunctionCallback(on_step=write_log, on_checkpoint=keep_step_2)]
+                     ).run()
     # killed after logging step 4 and while writing its checkpoint: step 2 is the last complete one
     shutil.copy(tmp_path / "step2.pt", run / "checkpoint.pt")
     with open(log, "a") as fh:
