@@ -121,6 +121,14 @@ def scoring_config(config: PipelineConfig | None = None, **changes: Any):
     return ScoringConfig(**cfg)
 
 
+def fresh_store(path: str | os.PathLike) -> Path:
+    """Remove a run's own store from an earlier run into the same folder (with SQLite's -wal/-shm files)."""
+    path = Path(path)
+    for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    return path
+
+
 def run_search(data: CTRDataset, checkpoint: str | os.PathLike, config: PipelineConfig,
                store: str | os.PathLike, *, name: str | None = None, callbacks: Sequence[Callable] = (),
                resume: bool = False):
@@ -266,9 +274,7 @@ def run_pipeline(data: CTRDataset, config: PipelineConfig, out: str | os.PathLik
     ckpt = train_supernet(data, config, out / "supernet", callbacks=supernet_callbacks)
     seconds["supernet"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    store = out / "search.sqlite"
-    for stale in (store, store.with_name(store.name + "-wal"), store.with_name(store.name + "-shm")):
-        stale.unlink(missing_ok=True)  # this run's own store from an earlier run into the same folder
+    store = fresh_store(out / "search.sqlite")
     result = run_search(data, ckpt, config, store, callbacks=search_callbacks)
     seconds["search"] = time.perf_counter() - t0
     t0 = time.perf_counter()
