@@ -42,20 +42,20 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_bench_data(args: argparse.Namespace) -> int:
-    from benchmarks.data import bench_data
+    from ..bench import bench_data
 
     return _emit(bench_data(rows=args.rows), args)
 
 
 def cmd_bench_supernet(args: argparse.Namespace) -> int:
-    from benchmarks.supernet import bench_supernet
+    from ..bench import bench_supernet
 
     return _emit(bench_supernet(space=args.space, steps=args.steps, table_rows=args.table_rows,
                                 inference_batch=args.inference_batch, device=args.device), args)
 
 
 def cmd_bench_search(args: argparse.Namespace) -> int:
-    from benchmarks.search import bench_search
+    from ..bench import bench_search
 
     return _emit(bench_search(finetune_steps=args.finetune_steps, eval_batches=args.eval_batches,
                               candidates=args.candidates, reference_candidates=args.reference_candidates,
@@ -63,7 +63,7 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
 
 
 def _emit(result: dict, args: argparse.Namespace) -> int:
-    from benchmarks._common import format_table
+    from ..bench import format_table
 
     print(format_table(result))
     if args.out:

@@ -1,0 +1,101 @@
+"""Search benchmark: candidates scored per minute, sliced subnets against the masked reference.
+
+Scoring one candidate = fine-tuning the head for ``finetune_steps`` steps of batch 512, then
+``eval_batches`` validation batches of 8192 (NASREC.md's recipe; the issue's benchmark uses
+500 + 20), NASRec-Full, Criteo shape, 2 threads. Ours is the scorer's shortcut: the frozen trunk of
+the sliced path (the cost of the subnet) computes the head's input once per batch without
+gradients and only the linear head is trained on it (same batches, order, optimizer and schedule
+as fine-tuning the materialized subnet); the reference runs the release's masked supernet with
+only its head trainable.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from nasrec_lab.training import FINETUNE
+
+from ._masked_reference import MaskedSuperNet
+from ._supernet import criteo_shape_schema, random_batch
+
+
+def _finetune_and_eval(forward, head_params, train_batches, eval_batches) -> float:
+    from nasrec_lab.training._optim import SlicedAdagrad, clip_grad_norm, cosine_with_warmup
+
+    opt = SlicedAdagrad(head_params, lr=FINETUNE.lr)
+    sched = cosine_with_warmup(opt, len(train_batches))
+    for b in train_batches:
+        opt.zero_grad(set_to_none=True)
+        F.binary_cross_entropy_with_logits(forward(b), b.label).backward()
+        clip_grad_norm(head_params, 5.0)
+        opt.step()
+        sched.step()
+    total = 0.0
+    with torch.no_grad():
+        for b in eval_batches:
+            total += float(F.binary_cross_entropy_with_logits(forward(b), b.label, reduction="sum"))
+    return total
+
+
+def _cached_finetune_and_eval(net, arch, train_batches, eval_batches) -> float:
+    """What the scorer does (nasrec_lab.search._fastscore): the head trained on trunk features
+    computed once per batch without gradients; validation in cache-sized row blocks."""
+    from nasrec_lab.search._fastscore import CHUNK_ROWS, PathTrunk, train_head
+    from nasrec_lab.training import TrainConfig
+
+    trunk = PathTrunk(net, arch)
+    feats = ((trunk.features(b.dense, b.sparse), b.label) for b in train_batches)
+    w, bias = train_head(feats, trunk.head_weight, trunk.head_bias, TrainConfig(steps=len(train_batches), lr=FINETUNE.lr),
+                         len(train_batches))
+    total = 0.0
+    with torch.no_grad():
+        for b in eval_batches:
+            logits = F.linear(trunk.features(b.dense, b.sparse, CHUNK_ROWS), w, bias).squeeze(1)
+            total += float(F.binary_cross_entropy_with_logits(logits, b.label, reduction="sum"))
+    return total
+
+
+def bench_search(*, finetune_steps: int = FINETUNE.steps, eval_batches: int = 20, candidates: int = 3,
+                 reference_candidates: int = 1, table_rows: int = 100_000, space: str = "full") -> dict[str, Any]:
+    from nasrec_lab.space import PathSampler
+    from nasrec_lab.supernet import SuperNet
+
+    torch.set_num_threads(2)
+    schema = criteo_shape_schema(table_rows)
+    train = [random_batch(schema, 512, i) for i in range(min(finetune_steps, 50))]
+    train = [train[i % len(train)] for i in range(finetune_steps)]
+    evals = [random_batch(schema, 8192, 1000 + i) for i in range(min(eval_batches, 4))]
+    evals = [evals[i % len(evals)] for i in range(eval_batches)]
+    sampler = PathSampler(space, seed=0)
+    archs = [sampler.sample(10 + i) for i in range(max(candidates, reference_candidates))]
+
+    net = SuperNet(schema, space)
+    t0 = time.perf_counter()
+    for arch in archs[:candidates]:
+        _cached_finetune_and_eval(net, arch, train, evals)
+    ours = candidates / ((time.perf_counter() - t0) / 60)
+    del net
+
+    ref = MaskedSuperNet(schema, space)
+    for name, p in ref.named_parameters():
+        p.requires_grad_(name.startswith("head."))
+    t0 = time.perf_counter()
+    for arch in archs[:reference_candidates]:
+        _finetune_and_eval(lambda b, a=arch: ref(b, a), list(ref.head.parameters()), train, evals)
+    reference = reference_candidates / ((time.perf_counter() - t0) / 60)
+    return {
+        "title": f"search benchmark: candidates scored per minute ({space}, fine-tune {finetune_steps} x 512, "
+                 f"eval {eval_batches} x 8192, 2 threads)",
+        "table": [{"measure": "candidates per minute", "nasrec-lab": ours, "reference": reference,
+                   "ratio": ours / reference}],
+        "candidates_per_min": ours,
+        "reference_candidates_per_min": reference,
+        "speedup": ours / reference,
+        "finetune_steps": finetune_steps,
+        "eval_batches": eval_batches,
+    }
+
