@@ -10,8 +10,15 @@ import ipywidgets as W
 import numpy as np
 
 from nasrec_lab.analysis import plot_architecture
-from nasrec_lab.space import FULL, OPERATOR_KINDS, STRATEGIES, SearchSpace, sample_architecture
-from nasrec_lab.space._space import INTERACTIONS
+from nasrec_lab.space import (
+    FULL,
+    INTERACTIONS,
+    STRATEGIES,
+    SearchSpace,
+    operator_info,
+    operators,
+    sample_architecture,
+)
 
 from ._common import Panel, figure_widget, replace_figure
 
@@ -31,12 +38,13 @@ class SpaceEditor(Panel):
         self.schema = schema
         self.rng = np.random.default_rng(seed)
         self._listeners: list[Callable[[SearchSpace | None], None]] = []
+        # one checkbox per registered operator (the registry: nasrec_lab.space.operators)
         self.dense = {op: W.Checkbox(value=op in space.dense_ops, description=op, indent=False,
-                                     layout=W.Layout(width="150px"))
-                      for op, k in OPERATOR_KINDS.items() if k in ("dense", "dense-sparse")}
+                                     tooltip=_tooltip(op), layout=W.Layout(width="150px"))
+                      for op in operators("dense", "dense-sparse")}
         self.sparse = {op: W.Checkbox(value=op in space.sparse_ops, description=op, indent=False,
-                                      layout=W.Layout(width="150px"))
-                       for op, k in OPERATOR_KINDS.items() if k == "sparse"}
+                                      tooltip=_tooltip(op), layout=W.Layout(width="150px"))
+                       for op in operators("sparse")}
         self.dense_widths = W.SelectMultiple(options=sorted(set(DENSE_WIDTH_CHOICES) | set(space.dense_widths)),
                                              value=space.dense_widths, description="dense w", rows=6)
         self.sparse_widths = W.SelectMultiple(options=sorted(set(SPARSE_WIDTH_CHOICES) | set(space.sparse_widths)),
@@ -112,3 +120,8 @@ class SpaceEditor(Panel):
         replace_figure(self.preview, fig)
         self.last_sample = arch
         return arch
+
+
+def _tooltip(op: str) -> str:
+    info = operator_info(op)
+    return f"{info.label} ({info.kind}, reads {' + '.join(info.reads)})" + (f"; {info.flops}" if info.flops else "")

@@ -23,8 +23,8 @@ from typing import Any
 import networkx as nx
 
 from ..data import FeatureSchema
-from ..space import OPERATOR_KINDS, Architecture, SearchSpace, get_space
-from ..space._space import BINARY_DENSE_OPS
+from ..space import Architecture, SearchSpace, get_space, operator_info
+from ..space._operators import OPERATOR_INFO, OPERATOR_LABELS  # noqa: F401 (labels: re-exported)
 
 # One color per node kind (the interaction modules are one kind).
 KIND_COLORS = {
@@ -38,9 +38,6 @@ KIND_COLORS = {
 EDGE_COLORS = {"dense": "#1f77b4", "sparse": "#2ca02c", "internal": "#8c8c8c"}
 KIND_NAMES = {"input": "input", "dense": "dense op", "dense-sparse": "dense-sparse op", "sparse": "sparse op",
               "interaction": "interaction", "head": "head"}
-# The paper's operator names; an operator added to the registry later shows its own key.
-OPERATOR_LABELS = {"fc": "FC", "dot-product": "Dot-Product", "sigmoid-gating": "Sigmoid Gating", "sum": "Sum",
-                   "attention": "Attention", "efc": "EFC"}
 FONT_FAMILY = "Helvetica, Arial, 'Liberation Sans', sans-serif"
 
 # Geometry at scale 1, in pixels.
@@ -70,6 +67,9 @@ def text_width(text: str, size: float, *, bold: bool = False) -> float:
 def architecture_graph(arch: Architecture, schema: FeatureSchema | None = None, space: SearchSpace | str = "full",
                        *, layernorm: bool = False) -> nx.DiGraph:
     """Nodes: the dense and sparse inputs, each block's operators and interaction modules, the head.
+
+    Names, kinds, what each operator reads and the size lines come from the operator registry
+    (``nasrec_lab.space.operator_info``).
 
     Node attributes: ``label`` (the operator's name), ``op`` (its registry key), ``kind``, ``block``
     (0 inputs, 1..N blocks, N+1 head), ``lane`` (0 dense, 1 interaction, 2 sparse: a first order),
@@ -114,28 +114,31 @@ def architecture_graph(arch: Architecture, schema: FeatureSchema | None = None, 
         j = i + 1
         dense_live, sparse_live, sparse_needed = live[i]
         d_nodes, s_nodes = [], []
+        sizes = dict(w=b.dense_width, m=b.sparse_width, e=e, k=k_fields)
         for k, op in enumerate(b.dense_ops):
             node = f"B{j}:{op}"
-            add(node, op, i, dense_live, label=OPERATOR_LABELS.get(op, op), kind=OPERATOR_KINDS.get(op, "dense"),
-                block=j, lane=0.1 * k, width=f"w={b.dense_width}")
-            if op in BINARY_DENSE_OPS:
+            info = operator_info(op)
+            add(node, op, i, dense_live, label=info.label, kind=info.kind, block=j, lane=0.1 * k,
+                width=info.output_text(**sizes))
+            if info.reads_left_right:
                 g.add_edge(dense_out[b.left][0], node, kind="dense", role="left")
                 for src in dense_out[b.right]:
                     if not g.has_edge(src, node):
                         g.add_edge(src, node, kind="dense", role="right")
-            else:
+            if info.reads_dense_set:
                 for src in b.dense_in:
                     for u in dense_out[src]:
                         g.add_edge(u, node, kind="dense")
-            if OPERATOR_KINDS.get(op) == "dense-sparse":
+            if info.reads_sparse:
                 for src in b.sparse_in:
                     for u in sparse_out[src]:
                         g.add_edge(u, node, kind="sparse")
             d_nodes.append(node)
         for k, op in enumerate(b.sparse_ops):
             node = f"B{j}:{op}"
-            add(node, op, i, sparse_live, label=OPERATOR_LABELS.get(op, op), kind="sparse", block=j,
-                lane=2 + 0.1 * k, width=f"{b.sparse_width}×{e}")
+            info = operator_info(op)
+            add(node, op, i, sparse_live, label=info.label, kind=info.kind, block=j, lane=2 + 0.1 * k,
+                width=info.output_text(**sizes))
             for src in b.sparse_in:
                 for u in sparse_out[src]:
                     g.add_edge(u, node, kind="sparse")
@@ -146,21 +149,25 @@ def architecture_graph(arch: Architecture, schema: FeatureSchema | None = None, 
             # (the dense op's part of that sum is the label's "+", not an edge: one edge more per module
             # would cross the DSI's read in every block that has both)
             node = f"B{j}:fm"
-            add(node, "deep_fm", i, b.deep_fm and dense_live, label="FM", kind="interaction", block=j, lane=0.5,
-                width=f"+w={b.dense_width}")
+            info = operator_info("deep_fm")
+            add(node, "deep_fm", i, b.deep_fm and dense_live, label=info.label, kind=info.kind, block=j, lane=0.5,
+                width=info.output_text(**sizes))
             for s in s_nodes:
                 g.add_edge(s, node, kind="internal", role="reads")
             dense_out[j] = [node]
         if b.dense_sparse_interact:
             # the block's dense output as k more fields, appended to its sparse output
             node = f"B{j}:dsi"
-            add(node, "dense_sparse_interact", i, sparse_needed, label="DSI", kind="interaction", block=j, lane=1.5,
-                width=f"+{k_fields}×{e}")
+            info = operator_info("dense_sparse_interact")
+            add(node, "dense_sparse_interact", i, sparse_needed, label=info.label, kind=info.kind, block=j,
+                lane=1.5, width=info.output_text(**sizes))
             for d in d_nodes:
                 g.add_edge(d, node, kind="internal", role="reads")
             sparse_out[j] = [node]
     n = len(arch.blocks)
-    add("head", "head", -1, True, label="Head", kind="head", block=n + 1, lane=1, width="1 logit")
+    info = operator_info("head")
+    add("head", "head", -1, True, label=info.label, kind=info.kind, block=n + 1, lane=1,
+        width=info.output_text(w=0))
     for u in dense_out[n]:
         g.add_edge(u, "head", kind="dense")
     for u in sparse_out[n]:
@@ -598,8 +605,10 @@ def graph_layout(g: nx.DiGraph, *, highlight: set[str] | None = None, changed_bl
     for n, d in g.nodes(data=True):
         (cx, cy), (w, h) = centre[n], box[n]
         where = f"block {d['block']}" if d["kind"] not in ("input", "head") else d["kind"]
+        formula = OPERATOR_INFO[d["op"]].flops if d.get("op") in OPERATOR_INFO else ""
         hover = (f"<b>{d['label']}</b> ({where})<br>{d.get('width', '')}<br>"
                  f"{d['flops'] / 1e3:,.1f} kFLOPs, {d['params']:,} params"
+                 + (f"<br>multiply-adds: {formula}" if formula else "")
                  + ("" if d["live"] else "<br>dead: never reaches the head, not computed"))
         nodes.append({"id": n, "label": d["label"], "width": d.get("width", ""), "kind": d["kind"],
                       "color": KIND_COLORS[d["kind"]], "block": d["block"], "x": cx, "y": cy, "w": w, "h": h,
@@ -697,13 +706,9 @@ def _legend(g: nx.DiGraph, width: float) -> tuple[list[list[dict[str, Any]]], li
     if row:
         rows.append(row)
     k_fields = g.graph.get("interaction_fields", get_space("full").interaction_fields)
-    notes = []
-    if any(d.get("op") == "deep_fm" for _, d in g.nodes(data=True)):
-        notes.append("FM, beside a dense operator: a factorization machine on the block's sparse output, "
-                     "projected to w and added to that operator's output.")
-    if any(d.get("op") == "dense_sparse_interact" for _, d in g.nodes(data=True)):
-        notes.append(f"DSI, beside a sparse operator: the block's dense output projected to "
-                     f"{k_fields} fields and appended to that operator's output.")
+    drawn = {d.get("op") for _, d in g.nodes(data=True)}
+    notes = [OPERATOR_INFO[op].note.format(k=k_fields) for op in OPERATOR_INFO
+             if op in drawn and OPERATOR_INFO[op].note]
     notes.append("Dense width w; sparse fields m × embedding dim e.")
     if any(not d["live"] for _, d in g.nodes(data=True)):
         notes.append("Faded: dead, its output never reaches the head, so it is not computed.")

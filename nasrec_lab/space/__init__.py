@@ -1,4 +1,4 @@
-"""Search space and architectures: plain, JSON-able data (no torch)."""
+"""Search space, architectures and the operators' metadata: plain, JSON-able data (no torch)."""
 
 from ._arch import (
     ARCH_FORMAT,
@@ -9,6 +9,15 @@ from ._arch import (
     save_architecture,
     to_release_json,
     validate,
+)
+from ._operators import (
+    INTERACTIONS,
+    OPERATOR_INFO,
+    OperatorInfo,
+    define_operator,
+    operator_info,
+    operators,
+    remove_operator,
 )
 from ._published import PUBLISHED, PUBLISHED_DIR, PublishedArchitecture, published_path
 from ._sampling import (
@@ -25,7 +34,9 @@ from ._space import FULL, OPERATOR_KINDS, PRESETS, SMALL, SearchSpace, get_space
 __all__ = [
     "ARCH_FORMAT",
     "FULL",
+    "INTERACTIONS",
     "MUTATIONS",
+    "OPERATOR_INFO",
     "OPERATOR_KINDS",
     "PRESETS",
     "PUBLISHED",
@@ -34,16 +45,21 @@ __all__ = [
     "STRATEGIES",
     "Architecture",
     "Block",
+    "OperatorInfo",
     "PathSampler",
     "PublishedArchitecture",
     "SearchSpace",
     "WarmupSchedule",
+    "define_operator",
     "from_release_json",
     "full_path",
     "get_space",
     "load_architecture",
     "mutate",
+    "operator_info",
+    "operators",
     "published_path",
+    "remove_operator",
     "sample_architecture",
     "save_architecture",
     "to_release_json",

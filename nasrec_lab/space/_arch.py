@@ -13,7 +13,8 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ._space import BINARY_DENSE_OPS, DENSE_SET_OPS, INTERACTIONS, SearchSpace, get_space
+from ._operators import BINARY_DENSE_OPS, DENSE_SET_OPS, INTERACTIONS, OPERATOR_INFO
+from ._space import SearchSpace, get_space
 
 ARCH_FORMAT = "nasrec-lab/architecture-v1"
 
@@ -93,7 +94,7 @@ class Architecture:
         """The same function with every choice that cannot matter normalised.
 
         Index lists are sets (sorted); left/right are 0 when no operator reads them and sorted
-        when the only one is the symmetric Sum; the dense input set is ``(0,)`` when no operator
+        when every one that does is symmetric (Sum); the dense input set is ``(0,)`` when no operator
         reads it; operator lists are sorted.
         """
         out = []
@@ -101,7 +102,7 @@ class Architecture:
             left, right = b.left, b.right
             if not b.reads_left_right:
                 left = right = 0
-            elif set(b.dense_ops) & BINARY_DENSE_OPS == {"sum"}:
+            elif all(OPERATOR_INFO[op].symmetric for op in b.dense_ops if op in BINARY_DENSE_OPS):
                 left, right = min(left, right), max(left, right)
             out.append(
                 replace(

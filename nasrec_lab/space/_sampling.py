@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 
 from ._arch import Architecture, Block, validate
-from ._space import BINARY_DENSE_OPS, INTERACTIONS, SearchSpace, get_space
+from ._operators import BINARY_DENSE_OPS, INTERACTIONS
+from ._space import SearchSpace, get_space
 
 STRATEGIES = ("single-path", "any-path", "any-path-binomial", "default", "full-path")
 # How each strategy counts (macro: inputs per connection set; micro: operators per kind).

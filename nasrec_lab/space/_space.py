@@ -9,30 +9,16 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# Every operator the space language knows, with its kind. "dense-sparse" operators read both
-# the dense and the sparse inputs and produce a dense output, so they are dense choices.
-OPERATOR_KINDS: dict[str, str] = {
-    "fc": "dense",
-    "dot-product": "dense-sparse",
-    "sigmoid-gating": "dense",
-    "sum": "dense",
-    "attention": "sparse",
-    "efc": "sparse",
-}
-# Operators that read the block's left/right dense inputs instead of its dense input set.
-BINARY_DENSE_OPS = {"sum", "sigmoid-gating"}
-# Operators that read the block's concatenated dense inputs.
-DENSE_SET_OPS = {"fc", "dot-product"}
-INTERACTIONS = ("dense_sparse_interact", "deep_fm")
-# Names the authors' release uses in its configs.
-RELEASE_NAMES = {
-    "fc": "linear-2d",
-    "dot-product": "dot-product",
-    "sigmoid-gating": "sigmoid-gating",
-    "sum": "sum",
-    "attention": "transformer",
-    "efc": "linear-3d",
-}
+# The operators' metadata lives in ``_operators`` (registered once); these names stay importable here.
+from ._operators import (  # noqa: F401
+    BINARY_DENSE_OPS,
+    DENSE_SET_OPS,
+    INTERACTIONS,
+    OPERATOR_INFO,
+    OPERATOR_KINDS,
+    RELEASE_NAMES,
+    operators,
+)
 
 
 @dataclass(frozen=True)
@@ -128,9 +114,10 @@ class SearchSpace:
         for i in range(self.num_blocks):
             n = self.inputs_available(i)
             subsets = self.input_set_count(i)
-            # Sum is symmetric in (left, right); Sigmoid Gating is not.
-            pairs = {"sum": n * (n + 1) // 2}
-            dense_choices = sum(subsets if op in DENSE_SET_OPS else pairs.get(op, n * n) for op in self.dense_ops)
+            # An operator reading left/right: ordered pairs, or unordered ones when it is symmetric (Sum).
+            pairs = {True: n * (n + 1) // 2, False: n * n}
+            dense_choices = sum(pairs[OPERATOR_INFO[op].symmetric] if OPERATOR_INFO[op].reads_left_right
+                                else subsets for op in self.dense_ops)
             sparse_choices = len(self.sparse_ops) * subsets
             micro = len(self.dense_widths) * len(self.sparse_widths) * 2 ** len(self.interactions)
             total *= dense_choices * sparse_choices * micro
@@ -159,7 +146,7 @@ class SearchSpace:
 
 
 def _known(*kinds: str) -> list[str]:
-    return [k for k, v in OPERATOR_KINDS.items() if v in kinds]
+    return list(operators(*kinds))
 
 
 FULL = SearchSpace(

@@ -1,5 +1,8 @@
 """The operator registry: each operator is one class, registered by name.
 
+Its metadata (kind, inputs read, symmetry, drawn name and size, FLOP formula) is the torch-free
+table in ``nasrec_lab/space/_operators.py``; :func:`register_operator` attaches the class to it.
+
 An operator declares its parameters for a concrete configuration (``params(ctx)``), how to
 compute (``forward``) and its cost (``macs``, multiply-adds per example, fvcore's convention).
 The supernet allocates every parameter once at its largest configuration; a path slices the
@@ -21,7 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..space import _space as space_module
+from ..space import _operators
+from ..space._operators import OperatorInfo
 
 ATTENTION_HEADS = 8
 ATTENTION_LN_INIT = 0.17  # the release initialises the Attention operator's LayerNorm weights to 0.17
@@ -84,10 +88,12 @@ class OpInputs(NamedTuple):
 
 
 class Operator:
-    """Base class. Subclasses set ``name``/``kind`` and implement the three static methods."""
+    """Base class. Subclasses implement the three static methods; ``register_operator`` sets
+    ``name``, ``kind`` and ``info`` (the torch-free metadata, ``nasrec_lab.space.OperatorInfo``)."""
 
     name: str = ""
     kind: str = ""  # dense | dense-sparse | sparse | interaction | head
+    info: OperatorInfo | None = None
 
     @staticmethod
     def params(ctx: OpCtx) -> dict[str, ParamSpec]:
@@ -103,29 +109,51 @@ class Operator:
 
 
 OPERATORS: dict[str, type[Operator]] = {}
+_LEGACY_READS = {"dense_set": None, "left_right": ("left", "right")}
 
 
-def register_operator(name: str, kind: str, *, reads: str | None = None):
-    """Class decorator: ``@register_operator("fc", "dense", reads="dense_set")``.
+def register_operator(name: str, kind: str | None = None, *, reads: str | tuple[str, ...] | None = None,
+                      symmetric: bool = False, label: str | None = None, output: str | None = None,
+                      flops: str = "", note: str = ""):
+    """Class decorator attaching a torch implementation to an operator's metadata.
 
-    Dense and sparse operators also become known to the (torch-free) search-space language;
-    ``reads`` is ``"dense_set"`` or ``"left_right"`` for dense operators.
+    The paper's operators have their metadata in ``nasrec_lab/space/_operators.py`` (torch-free,
+    so the search space knows them without torch): ``@register_operator("fc")``. A new operator
+    is one file: ``@register_operator("name", "dense", reads="dense_set", label="Name", flops="w·|dense_in|")``
+    defines its metadata (kind ``dense``, ``dense-sparse`` or ``sparse``; ``reads`` ``"dense_set"``
+    or ``"left_right"`` for dense operators, or a tuple of ``"dense"``, ``"sparse"``, ``"left"``, ``"right"``;
+    ``symmetric`` when left and right are interchangeable) and attaches the class; the search
+    space, the supernet, the cost model and the graph then know it.
     """
 
     def wrap(cls: type[Operator]) -> type[Operator]:
         if name in OPERATORS:
             raise ValueError(f"operator {name!r} is already registered")
-        cls.name, cls.kind = name, kind
+        info = _operators.OPERATOR_INFO.get(name)
+        if info is None:
+            if kind not in _operators.SPACE_KINDS:
+                raise ValueError(f"operator {name!r}: a new operator's kind is one of {list(_operators.SPACE_KINDS)} "
+                                 f"(interaction modules and the head are block fields), got {kind!r}")
+            r = _LEGACY_READS.get(reads, reads) if isinstance(reads, str) else reads
+            info = _operators.define_operator(name, kind, reads=r, symmetric=symmetric, label=label, output=output,
+                                              flops=flops, note=note)
+        elif kind is not None and kind != info.kind:
+            raise ValueError(f"operator {name!r} is registered as {info.kind!r}, not {kind!r}")
+        cls.name, cls.kind, cls.info = name, info.kind, info
+        info.implementation = cls
         OPERATORS[name] = cls
-        if kind in ("dense", "dense-sparse", "sparse"):
-            space_module.OPERATOR_KINDS.setdefault(name, kind)
-            if reads == "dense_set":
-                space_module.DENSE_SET_OPS.add(name)
-            elif reads == "left_right":
-                space_module.BINARY_DENSE_OPS.add(name)
         return cls
 
     return wrap
+
+
+def unregister_operator(name: str) -> None:
+    """Remove an operator's implementation and metadata (tests clean up a toy operator with this)."""
+    OPERATORS.pop(name, None)
+    _operators.remove_operator(name)
+    from ._plan import make_plan
+
+    make_plan.cache_clear()  # plans of architectures using it
 
 
 # -- shared pieces ------------------------------------------------------------------------
@@ -182,7 +210,7 @@ def _pad(x: Tensor, width: int) -> Tensor:
 # -- dense operators ----------------------------------------------------------------------
 
 
-@register_operator("fc", "dense", reads="dense_set")
+@register_operator("fc")
 class FC(Operator):
     """``relu(LN(Linear(x_dense)))`` to width w."""
 
@@ -199,7 +227,7 @@ class FC(Operator):
         return ctx.w * ctx.dense_in.size
 
 
-@register_operator("sum", "dense", reads="left_right")
+@register_operator("sum")
 class Sum(Operator):
     """Pad the narrower of left/right with zeros, add, ``LN(Linear(.))`` to w.
 
@@ -219,7 +247,7 @@ class Sum(Operator):
         return ctx.w * ctx.c if ctx.c != ctx.w else 0
 
 
-@register_operator("sigmoid-gating", "dense", reads="left_right")
+@register_operator("sigmoid-gating")
 class SigmoidGating(Operator):
     """Pad; ``LN(Linear(sigmoid(Linear_sq(left)) * right))`` to w; both Linears have biases.
 
@@ -242,7 +270,7 @@ class SigmoidGating(Operator):
         return ctx.c * ctx.c + (ctx.w * ctx.c if ctx.c != ctx.w else 0)
 
 
-@register_operator("dot-product", "dense-sparse", reads="dense_set")
+@register_operator("dot-product")
 class DotProduct(Operator):
     """Pairwise dot products of [dense row; p projected sparse rows], strict lower triangle, ``LN(Linear)`` to w.
 
@@ -283,7 +311,7 @@ class DotProduct(Operator):
 # -- sparse operators ---------------------------------------------------------------------
 
 
-@register_operator("efc", "sparse")
+@register_operator("efc")
 class EFC(Operator):
     """Linear over the field axis to m fields, LN, relu: (B, F, e) -> (B, m, e)."""
 
@@ -300,7 +328,7 @@ class EFC(Operator):
         return ctx.e * ctx.sparse_in.size * ctx.m
 
 
-@register_operator("attention", "sparse")
+@register_operator("attention")
 class Attention(Operator):
     """Field projection to m (Linear+LN), then one transformer layer on the m x e tokens:
     8-head self-attention + residual + LN, a 2-layer FC (e -> e, relu) + residual + LN."""
@@ -348,7 +376,7 @@ class Attention(Operator):
 # -- interaction modules and the head -----------------------------------------------------
 
 
-@register_operator("deep_fm", "interaction")
+@register_operator("deep_fm")
 class FactorizationMachine(Operator):
     """FM on the block's sparse output, ``(sum_f v_f)^2 - sum_f v_f^2`` (B, e), ``LN(Linear)`` to w.
 
@@ -370,7 +398,7 @@ class FactorizationMachine(Operator):
         return ctx.w * ctx.e if ctx.w != ctx.e else 0
 
 
-@register_operator("dense_sparse_interact", "interaction")
+@register_operator("dense_sparse_interact")
 class DenseSparseInteraction(Operator):
     """The dense output projected to k*e (Linear+LN), reshaped to k fields of e (appended to sparse).
 
@@ -391,7 +419,7 @@ class DenseSparseInteraction(Operator):
         return ctx.k * ctx.e * ctx.w if ctx.w != ctx.k * ctx.e else 0
 
 
-@register_operator("head", "head")
+@register_operator("head")
 class Head(Operator):
     """concat(last dense output, flattened last sparse output) -> Linear -> 1 logit."""
 

@@ -13,15 +13,16 @@ from functools import lru_cache
 
 from ..data import FeatureSchema
 from ..space import Architecture, Block, SearchSpace
-from ..space._space import BINARY_DENSE_OPS, DENSE_SET_OPS, OPERATOR_KINDS
-from ._ops import OpCtx, Ranges
+from ..space._operators import BINARY_DENSE_OPS, DENSE_SET_OPS, OPERATOR_INFO
+from ._ops import OPERATORS, OpCtx, Ranges
 
 
 class _SparseReaders:
     """Dense operators that also read the sparse input (kind "dense-sparse"), looked up live."""
 
     def __contains__(self, op: str) -> bool:
-        return OPERATOR_KINDS.get(op) == "dense-sparse"
+        info = OPERATOR_INFO.get(op)
+        return info is not None and info.kind == "dense-sparse" and info.reads_sparse
 
 
 SPARSE_READING_DENSE_OPS = _SparseReaders()
@@ -167,6 +168,10 @@ def make_plan(arch: Architecture, geo: Geometry, layernorm: bool) -> PathPlan:
         if b.dense_width > geo.max_w or b.sparse_width > geo.max_m:
             raise ValueError(f"block {i}: widths {b.dense_width}/{b.sparse_width} exceed the supernet's "
                              f"{geo.max_w}/{geo.max_m}")
+        missing = [op for op in b.dense_ops + b.sparse_ops if op not in OPERATORS]
+        if missing:
+            raise ValueError(f"block {i}: operator(s) {missing} have no torch implementation "
+                             "(nasrec_lab.supernet.register_operator attaches one)")
         if b.dense_sparse_interact and not geo.has_dsi:
             raise ValueError(f"block {i}: dense_sparse_interact is on but the supernet has no such module")
         dense = _merge([(geo.dense_offset(j), dense_w[j]) for j in b.dense_in])
