@@ -225,17 +225,23 @@ class SplitWriter:
                 self.files[name][key] = (fh, np.dtype(dt))
 
     def write(self, assignment: np.ndarray, chunk: dict[str, np.ndarray]) -> None:
+        # One stable sort groups the rows by split (file order kept inside each split); each
+        # array is gathered once and written split by split.
+        codes = np.asarray(assignment)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.searchsorted(codes[order], np.arange(len(SPLIT_NAMES) + 1) - 0.5)
+        gathered = {key: np.take(chunk[key], order, axis=0) for key in self.files[SPLIT_NAMES[0]]}
         for code, name in enumerate(SPLIT_NAMES):
-            m = assignment == code
-            k = int(m.sum())
+            lo, hi = int(bounds[code]), int(bounds[code + 1])
+            k = hi - lo
             if not k:
                 continue
             for key, (fh, dt) in self.files[name].items():
-                fh.write(np.ascontiguousarray(chunk[key][m], dtype=dt).tobytes())
-            lab = chunk["label"][m]
+                fh.write(np.ascontiguousarray(gathered[key][lo:hi], dtype=dt).tobytes())
+            lab = gathered["label"][lo:hi]
             self.positives[name] += int(lab.sum())
             if self.with_prob:
-                prob = chunk["prob"][m]
+                prob = gathered["prob"][lo:hi]
                 self.logloss_sum[name] += binary_logloss(lab, prob) * k
                 self.prob_sum[name] += float(np.sum(prob, dtype=np.float64))
             self.written[name] += k

@@ -1,9 +1,11 @@
 """Raw files -> preprocessed data set directory, streamed in bounded memory.
 
-Pass 1 parses blocks (``_readers``), appends labels, transformed dense values and 64-bit
-hashes of categorical values to temporary files, and counts distinct values per column.
-Between the passes the split is assigned (it needs every label) and each column's id
-mapping is fixed. Pass 2 streams the temporary files into the per-split arrays.
+Pass 1 parses blocks (``_readers``), appends labels, transformed dense values and the
+categorical values (per block: int32 codes into a table of the block's distinct 64-bit value
+hashes) to temporary files, and counts distinct values per column. Between the passes the
+split is assigned (it needs every label) and each column's id mapping is fixed. Pass 2
+streams the temporary files block by block into the per-split arrays, mapping each block's
+distinct hashes to ids (not every row's).
 """
 
 from __future__ import annotations
@@ -147,21 +149,32 @@ class CategoryIndex:
 
 
 class _RawSink:
-    """Pass-1 output: append-only temp files of labels, dense values, sparse hashes."""
+    """Pass-1 output: append-only temp files of labels, dense values, sparse codes, the
+    blocks' hash tables and, per block, its rows and table lengths (``blocks.bin``, on disk:
+    memory does not grow with the number of blocks)."""
 
     def __init__(self, tmp: Path, n_sparse: int) -> None:
         tmp.mkdir(parents=True, exist_ok=True)
-        self.files = {k: open(tmp / f"{k}.bin", "wb") for k in ("label", "dense", "sparse")}
+        self.files = {k: open(tmp / f"{k}.bin", "wb") for k in ("label", "dense", "sparse", "tables", "blocks")}
         self.counters = [_ValueCounter() for _ in range(n_sparse)]
+        self.blocks = 0
         self.rows = 0
 
     def add(self, block: ParsedBlock) -> None:
+        n = len(block.label)
+        for counter, (keys, counts) in zip(self.counters, block.stats):
+            counter.add(keys, counts)
+        if not n:
+            return
         self.files["label"].write(block.label.tobytes())
         self.files["dense"].write(np.ascontiguousarray(block.dense).tobytes())
-        self.files["sparse"].write(np.ascontiguousarray(block.sparse_hash).tobytes())
-        for counter, (keys, counts) in zip(self.counters, block.stats or []):
-            counter.add(keys, counts)
-        self.rows += len(block.label)
+        self.files["sparse"].write(np.ascontiguousarray(block.sparse_codes, dtype=np.int32).tobytes())
+        tables = block.tables or []
+        for t in tables:
+            self.files["tables"].write(np.ascontiguousarray(t, dtype=np.uint64).tobytes())
+        self.files["blocks"].write(np.array([n, *(len(t) for t in tables)], np.int64).tobytes())
+        self.blocks += 1
+        self.rows += n
 
     def close(self) -> None:
         for f in self.files.values():
@@ -180,7 +193,7 @@ def _iter_source_blocks(
         if sha is not None:
             sha.update(block)
         if i == 0:
-            block = block.removeprefix(UTF8_BOM)
+            block = bytes(block).removeprefix(UTF8_BOM)
             head, _, rest = block.partition(b"\n")
             file_fmt, is_header = _file_format(fmt, head.decode("utf-8", errors="replace").rstrip("\r"), path)
             key = release_value_key(fmt.name) if options.compat == "release" else None
@@ -193,6 +206,28 @@ def _iter_source_blocks(
         parsed = parser.parse(block, line)
         line += parsed.lines
         yield parsed
+
+
+def _mapped_blocks(
+    raw: Path, n_blocks: int, indexes: Sequence[Any], n_dense: int
+) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
+    """Pass 2: each pass-1 block as (start row, stop row, dense values, embedding ids)."""
+    ns = len(indexes)
+    with open(raw / "dense.bin", "rb") as fd, open(raw / "sparse.bin", "rb") as fs, \
+            open(raw / "tables.bin", "rb") as ft, open(raw / "blocks.bin", "rb") as fb:
+        start = 0
+        for _ in range(n_blocks):
+            rows, *table_lens = (int(v) for v in np.fromfile(fb, np.int64, 1 + ns))
+            dense = np.fromfile(fd, np.float32, rows * n_dense).reshape(rows, n_dense)
+            codes = np.fromfile(fs, np.int32, rows * ns).reshape(ns, rows)  # column-major
+            tables = [np.fromfile(ft, np.uint64, k) for k in table_lens]
+            ids = np.empty((rows, ns), np.int32)
+            # Each block's distinct hashes are looked up once; rows take their id by code.
+            looked_up = column_pool().map(lambda ix, t, c: ix.lookup(t)[c], indexes, tables, codes)
+            for j, col in enumerate(looked_up):
+                ids[:, j] = col
+            yield start, start + rows, dense, ids
+            start += rows
 
 
 def _file_format(fmt: RawFormat, head: str, path: Path) -> tuple[RawFormat, bool]:
@@ -218,8 +253,9 @@ def _file_format(fmt: RawFormat, head: str, path: Path) -> tuple[RawFormat, bool
     return dataclasses.replace(fmt, columns=fields), True
 
 
-def _prefetched(blocks: Iterable[ParsedBlock]) -> Iterator[ParsedBlock]:
-    """Parse the next block in a background thread while the caller stores this one."""
+def _prefetched(blocks: Iterable[Any]) -> Iterator[Any]:
+    """Make the next item (parse a block, map a block's ids) in a background thread while the
+    caller stores this one."""
     q: queue.Queue = queue.Queue(maxsize=1)
     done = object()
     stop = threading.Event()
@@ -320,7 +356,6 @@ def preprocess(
             up = Path(user_profile)
             sources.append({"path": str(up.resolve()), "bytes": up.stat().st_size, "sha256": file_sha256(up), "role": "user_profile"})
 
-        n = sink.rows
         indexes = [CategoryIndex.build(*c.result(), options, cap) for c, cap in zip(sink.counters, caps)]
         if options.compat == "release":
             indexes = release_indexes(fmt.name, options.table_cap)
@@ -337,18 +372,9 @@ def preprocess(
             name=fmt.name,
         )
         writer = SplitWriter(tmp, counts, len(fmt.dense), len(fmt.sparse), with_prob=False)
-        nd, ns = len(fmt.dense), len(fmt.sparse)
-        step = 1 << 17
-        with open(tmp / "_raw" / "dense.bin", "rb") as fd, open(tmp / "_raw" / "sparse.bin", "rb") as fs:
-            for start in range(0, n, step):
-                stop = min(n, start + step)
-                dense = np.fromfile(fd, np.float32, (stop - start) * nd).reshape(-1, nd)
-                hashes = np.fromfile(fs, np.uint64, (stop - start) * ns).reshape(-1, ns)
-                ids = np.empty(hashes.shape, np.int32)
-                looked_up = column_pool().map(lambda ix, h: ix.lookup(h), indexes, hashes.T)
-                for j, col in enumerate(looked_up):
-                    ids[:, j] = col
-                writer.write(assignment[start:stop], {"label": labels[start:stop], "dense": dense, "sparse": ids})
+        # The next block's ids are computed while this one is written.
+        for start, stop, dense, ids in _prefetched(_mapped_blocks(tmp / "_raw", sink.blocks, indexes, len(fmt.dense))):
+            writer.write(assignment[start:stop], {"label": labels[start:stop], "dense": dense, "sparse": ids})
         split_stats = writer.close()
         for f in (tmp / "_raw").iterdir():
             f.unlink()

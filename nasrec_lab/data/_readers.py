@@ -3,6 +3,13 @@
 Each block is parsed by pyarrow's multithreaded CSV reader (no per-row Python). Only when
 that fast path rejects a block is the block re-read line by line, to name the exact line,
 field and text of the first bad row, or to drop bad rows under ``on_bad_rows="skip"``.
+
+What makes the fast path fast: blocks are read into one reused buffer; dense columns are read
+as integers while their values are integers (``log1p`` by table) and categorical columns as
+bytes, as one uint64 per row while every value has 8 bytes (Criteo's hex ids), factorized as
+numbers; only each block's distinct values are hashed (and UTF-8 checked), and a block keeps
+its values as int32 codes into that block's table of hashes. None of this changes a result:
+a value that does not fit a narrow type sends its column to the general type.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from ._errors import DataFormatError
 from ._formats import RawFormat
 
 DEFAULT_BLOCK_BYTES = 32 << 20
+_COLUMN_NO = re.compile(r"CSV column #(\d+)")
 _NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
 # Sparse values hash to uint64; 0 is reserved for "missing".
 MISSING_HASH = np.uint64(0)
@@ -60,17 +68,38 @@ def check_input_file(path: str | os.PathLike) -> None:
 
 @dataclass
 class ParsedBlock:
-    """One block of rows: labels, transformed dense values, 64-bit hashes of sparse values."""
+    """One block of rows: labels, transformed dense values, sparse values as codes into per-block
+    tables of 64-bit value hashes.
+
+    ``sparse_codes[j, i]`` (column-major) is row ``i``'s value in column ``j`` as an index
+    into ``tables[j]``: code 0 is a missing value (``tables[j][0] == 0``), every other code one
+    distinct value of this block, ``counts[j][c - 1]`` rows of it. The hash of row ``i`` is
+    ``tables[j][sparse_codes[j, i]]`` (:attr:`sparse_hash`).
+    """
 
     label: np.ndarray  # (n,) int8
     dense: np.ndarray  # (n, n_dense) float32, already log(max(x,0)+1), missing -> 0
-    sparse_hash: np.ndarray  # (n, n_sparse) uint64, 0 = missing
+    sparse_codes: np.ndarray  # (n_sparse, n) int32, 0 = missing
     bad_rows: int
     first_line: int
     # Lines of the file this block covered (rows + bad rows + blank lines).
     lines: int = 0
-    # Per sparse column: (distinct hashes in this block, their counts); feeds the id mapping.
-    stats: list[tuple[np.ndarray, np.ndarray]] | None = None
+    # Per sparse column: [0, distinct hashes in this block...] and the rows of each distinct hash.
+    tables: list[np.ndarray] | None = None
+    counts: list[np.ndarray] | None = None
+
+    @property
+    def stats(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per sparse column: (distinct hashes in this block, their counts); feeds the id mapping."""
+        return [(t[1:], c) for t, c in zip(self.tables or [], self.counts or [])]
+
+    @property
+    def sparse_hash(self) -> np.ndarray:
+        """(n, n_sparse) uint64 hashes, 0 = missing."""
+        out = np.empty(self.sparse_codes.shape[::-1], np.uint64)
+        for j, t in enumerate(self.tables or []):
+            out[:, j] = t[self.sparse_codes[j]]
+        return out
 
 
 def hash_strings(values: np.ndarray) -> np.ndarray:
@@ -86,6 +115,22 @@ def transform_dense(x: np.ndarray) -> np.ndarray:
         out = np.log1p(np.maximum(x, 0.0))
     out[~np.isfinite(out)] = 0.0
     return out.astype(np.float32, copy=False)
+
+
+_LOG1P_TABLE: np.ndarray | None = None
+
+
+def transform_dense_int(values: np.ndarray) -> np.ndarray:
+    """:func:`transform_dense` of integers (the same float32 values), small ones by table."""
+    global _LOG1P_TABLE
+    if _LOG1P_TABLE is None:
+        _LOG1P_TABLE = transform_dense(np.arange(1 << 16, dtype=np.float64))
+    k = len(_LOG1P_TABLE)
+    out = _LOG1P_TABLE[np.clip(values, 0, k - 1)]
+    big = values >= k
+    if big.any():
+        out[big] = transform_dense(values[big].astype(np.float64))
+    return out
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -107,26 +152,33 @@ def _open_binary(path: Path):
     return open(path, "rb")
 
 
-def iter_line_blocks(path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[bytes]:
-    """Yield the file's bytes in blocks that end at a line boundary (gzip is decompressed)."""
-    carry = b""
+def iter_line_blocks(path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[memoryview]:
+    """Yield the file's bytes in blocks that end at a line boundary (gzip is decompressed).
+
+    Each block is a view of one buffer that is reused for the next block: use (or copy) it
+    before asking for the next. A last line without its newline gets one.
+    """
+    buf = bytearray(block_bytes + (1 << 16))
     with _open_binary(path) as fh:
         while True:
             try:
-                chunk = fh.read(block_bytes)
+                n = fh.readinto(memoryview(buf)[:block_bytes])
+                # Complete the block to the end of its last line.
+                tail = fh.readline() if n and buf[n - 1] != 0x0A else b""
             except (OSError, EOFError, zlib.error) as exc:
                 raise DataFormatError(str(path), f"cannot read file: {exc}") from exc
-            if not chunk:
+            if not n:
                 break
-            data = carry + chunk
-            cut = data.rfind(b"\n")
-            if cut < 0:
-                carry = data
-                continue
-            block, carry = data[: cut + 1], data[cut + 1 :]
-            yield block
-    if carry:
-        yield carry + b"\n"
+            end = n + len(tail)
+            if end + 1 > len(buf):  # a line longer than the spare room: a larger buffer
+                bigger = bytearray(end + 1 + (1 << 16))
+                bigger[:n] = memoryview(buf)[:n]
+                buf = bigger
+            buf[n:end] = tail
+            if buf[end - 1] != 0x0A:
+                buf[end] = 0x0A
+                end += 1
+            yield memoryview(buf)[:end]
 
 
 class BlockParser:
@@ -151,12 +203,15 @@ class BlockParser:
         self.sparse_key = sparse_key
         self._col_index = {c: i for i, c in enumerate(fmt.columns)}
         self._dense_read = [c for c in fmt.dense if c in self._col_index]
-        # Categorical columns are dictionary-encoded by the parser itself (cheaper than after).
-        types: dict[str, pa.DataType] = {c: pa.dictionary(pa.int32(), pa.string()) for c in fmt.columns}
-        for c in fmt.dense:
-            if c in self._col_index:
-                types[c] = pa.float64()
-        types[fmt.label] = pa.int64()
+        # Categorical columns are read as raw bytes, not strings (no UTF-8 check and no
+        # dictionary per parse chunk: both are done once per distinct value, after). A column
+        # whose values all have 8 bytes (Criteo's hex ids) is read as fixed-size binary, one
+        # uint64 per row; the first value of another length moves it to variable binary.
+        self._fixed = {c for c in fmt.sparse if c in self._col_index} if not fmt.quoted else set()
+        # Dense columns are read as integers (Criteo's counts; a table does their transform)
+        # until a value is not one: from then on as floats.
+        self._int_dense = set(self._dense_read)
+        self._sniffed = False
         self._read_options = pacsv.ReadOptions(column_names=list(fmt.columns), use_threads=True)
         self._parse_options = pacsv.ParseOptions(
             delimiter=fmt.delimiter,
@@ -168,15 +223,58 @@ class BlockParser:
             # without counting); the line-by-line path skips them.
             ignore_empty_lines=False,
         )
-        self._convert_options = pacsv.ConvertOptions(
+        self._convert_options = self._make_convert_options()
+
+    def _make_convert_options(self) -> pacsv.ConvertOptions:
+        fmt = self.fmt
+        types: dict[str, pa.DataType] = {c: pa.binary(8) if c in self._fixed else pa.binary() for c in fmt.columns}
+        for c in fmt.dense:
+            if c in self._col_index:
+                types[c] = pa.int64() if c in self._int_dense else pa.float64()
+        types[fmt.label] = pa.int64()
+        return pacsv.ConvertOptions(
             column_types=types,
             null_values=[""],
             strings_can_be_null=True,
             include_columns=[c for c in fmt.columns if c in (fmt.label, *fmt.dense, *fmt.sparse)],
         )
 
+    def _sniff(self, block: bytes) -> None:
+        # The first lines decide which columns start as fixed-size (a guess: a later value of
+        # another length is caught by the reader and the block read again).
+        self._sniffed = True
+        for raw in bytes(block[: 1 << 16]).splitlines()[:50]:
+            fields = raw.rstrip(b"\r").split(self.fmt.delimiter.encode())
+            if len(fields) != len(self.fmt.columns):
+                continue
+            for c in list(self._fixed):
+                if len(fields[self._col_index[c]]) not in (0, 8):
+                    self._fixed.discard(c)
+        self._convert_options = self._make_convert_options()
+
+    def _drop_fixed(self, exc: pa.ArrowInvalid) -> bool:
+        """After a conversion error to fixed-size binary (or int64): read that column as
+        variable binary (or float64) from now on. False for any other error."""
+        text = str(exc)
+        if self._fixed and "conversion error to fixed_size_binary" in text:
+            narrow = self._fixed
+        elif self._int_dense and "conversion error to int64" in text:
+            narrow = self._int_dense
+        else:
+            return False
+        m = _COLUMN_NO.search(text)
+        names = self._read_options.column_names
+        if m and int(m.group(1)) < len(names) and names[int(m.group(1))] in narrow:
+            narrow.discard(names[int(m.group(1))])
+        else:
+            narrow.clear()
+        self._convert_options = self._make_convert_options()
+        return True
+
     # -- fast path ------------------------------------------------------------------
     def _read_fast(self, block: bytes) -> pa.Table:
+        if not self._sniffed:
+            self._sniff(block)
         try:
             return self._read_csv(block, self._read_options)
         except pa.ArrowInvalid as exc:
@@ -188,38 +286,50 @@ class BlockParser:
         return self._read_csv(block, opts)
 
     def _read_csv(self, block: bytes, read_options: pacsv.ReadOptions) -> pa.Table:
-        table = pacsv.read_csv(
-            pa.BufferReader(block),
-            read_options=read_options,
-            parse_options=self._parse_options,
-            convert_options=self._convert_options,
-        )
+        while True:
+            try:
+                table = pacsv.read_csv(
+                    pa.BufferReader(block),
+                    read_options=read_options,
+                    parse_options=self._parse_options,
+                    convert_options=self._convert_options,
+                )
+                break
+            except pa.ArrowInvalid as exc:
+                if not self._drop_fixed(exc):
+                    raise
         for c in self._dense_read:
+            if c in self._int_dense:
+                continue
             col = table.column(c)
             # "nan" / "inf" parse as floats; they are bad rows, named by the line-by-line path.
             if col.length() - col.null_count and not pc.all(pc.is_finite(col)).as_py():
                 raise _LabelError
         return table
 
-    def parse(self, block: bytes, first_line: int) -> ParsedBlock:
+    def parse(self, block: bytes | memoryview, first_line: int) -> ParsedBlock:
         bad = 0
         try:
             table = self._read_fast(block)
             self._check_labels(table)
             lines = table.num_rows
+            # Invalid UTF-8 in a categorical value raises here too (pa.ArrowInvalid).
+            parsed = self._to_arrays(table, bad, first_line)
+            parsed.lines = lines
+            return parsed
         except (pa.ArrowInvalid, _LabelError):
             good, bad, lines = self._scan(block, first_line)
             if not good:
                 n_dense, n_sparse = len(self.fmt.dense), len(self.fmt.sparse)
-                empty = (np.zeros(0, np.uint64), np.zeros(0, np.int64))
                 return ParsedBlock(
                     np.zeros(0, np.int8),
                     np.zeros((0, n_dense), np.float32),
-                    np.zeros((0, n_sparse), np.uint64),
+                    np.zeros((n_sparse, 0), np.int32),
                     bad,
                     first_line,
                     lines,
-                    [empty] * n_sparse,
+                    [np.zeros(1, np.uint64)] * n_sparse,
+                    [np.zeros(0, np.int64)] * n_sparse,
                 )
             try:
                 table = self._read_fast(b"".join(good))
@@ -244,27 +354,36 @@ class BlockParser:
         n = table.num_rows
         lab = table.column(fmt.label).to_numpy(zero_copy_only=False)
         label = (lab > 0).astype(np.int8)
-        dense = np.empty((n, len(fmt.dense)), np.float32)
-        for j, c in enumerate(fmt.dense):
-            if c not in self._col_index:  # Avazu's all-zero "virtual" dense feature
-                dense[:, j] = 0.0
-                continue
-            dense[:, j] = transform_dense(table.column(c).to_numpy(zero_copy_only=False).astype(np.float64))
-        sparse = np.empty((n, len(fmt.sparse)), np.uint64)
-        stats = []
+        dense_job = column_pool().submit(self._dense, table)
+        sparse = np.empty((len(fmt.sparse), n), np.int32)
+        tables, counts = [], []
         profile = self._profile_columns(table) if self.user_profile is not None else {}
         columns = [profile[c] if c in profile else table.column(c) for c in fmt.sparse]
-        # Dictionary encoding releases the GIL: columns are hashed in parallel.
-        hashed = column_pool().map(lambda col: hash_column(col, self.sparse_key), columns)
-        for j, (rows, uniq, counts) in enumerate(hashed):
-            sparse[:, j] = rows
-            stats.append((uniq, counts))
-        return ParsedBlock(label, dense, sparse, bad, first_line, 0, stats)
+        # Encoding releases the GIL: columns are hashed in parallel.
+        hashed = column_pool().map(lambda col: hash_bytes_column(col, self.sparse_key), columns)
+        for j, (codes, table_j, counts_j) in enumerate(hashed):
+            sparse[j] = codes
+            tables.append(table_j)
+            counts.append(counts_j)
+        return ParsedBlock(label, dense_job.result(), sparse, bad, first_line, 0, tables, counts)
+
+    def _dense(self, table: pa.Table) -> np.ndarray:
+        # Avazu's "virtual" dense feature (not a column of the file) is all zeros.
+        out = np.zeros((table.num_rows, len(self.fmt.dense)), np.float32)
+        for j, c in enumerate(self.fmt.dense):
+            if c not in self._col_index:
+                continue
+            col = table.column(c)
+            if pa.types.is_integer(col.type):  # missing -> 0, as transform_dense maps NaN
+                out[:, j] = transform_dense_int(pc.fill_null(col, 0).to_numpy(zero_copy_only=False))
+            else:
+                out[:, j] = transform_dense(col.to_numpy(zero_copy_only=False).astype(np.float64, copy=False))
+        return out
 
     def _profile_columns(self, table: pa.Table) -> dict[str, pa.Array]:
         # KDD Cup 2012: Gender and Age come from userid_profile.txt; unknown user -> 0, 0.
         prof = self.user_profile
-        users = table.column("UserID").to_numpy(zero_copy_only=False)
+        users = _as_strings(table.column("UserID")).to_numpy(zero_copy_only=False)
         pos = prof.index.get_indexer(pd.Index(users))
         out = {}
         for name in ("Gender", "Age"):
@@ -276,7 +395,7 @@ class BlockParser:
     def _scan(self, block: bytes, first_line: int) -> tuple[list[bytes], int, int]:
         good: list[bytes] = []
         bad = 0
-        raw_lines = block.splitlines(keepends=True)
+        raw_lines = bytes(block).splitlines(keepends=True)
         for offset, raw in enumerate(raw_lines):
             line_no = first_line + offset
             problem = None
@@ -347,7 +466,8 @@ def hash_column(col: pa.ChunkedArray | pa.Array,
                 key: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Hash a string column through its dictionary (each distinct value hashed once).
 
-    Returns ``(row hashes with 0 for null, distinct hashes, their counts)``.
+    Returns ``(codes, table, counts)``: ``table`` is ``[0, distinct hashes...]``, row ``i``'s
+    hash is ``table[codes[i]]`` (code 0 for null) and ``counts[k]`` the rows of ``table[k + 1]``.
     """
     if isinstance(col, pa.ChunkedArray):
         col = col.unify_dictionaries().combine_chunks() if pa.types.is_dictionary(col.type) else col.combine_chunks()
@@ -360,15 +480,67 @@ def hash_column(col: pa.ChunkedArray | pa.Array,
             col = col.cast(pa.string())
         enc = col.dictionary_encode()
     dict_hash = (key or hash_strings)(enc.dictionary.to_numpy(zero_copy_only=False))
-    if enc.indices.null_count:
-        idx = enc.indices.fill_null(len(dict_hash)).to_numpy().astype(np.int64)
-        counts = np.bincount(idx, minlength=len(dict_hash) + 1)[: len(dict_hash)]
-        rows = np.append(dict_hash, MISSING_HASH)[idx]
+    indices = enc.indices.fill_null(-1) if enc.indices.null_count else enc.indices
+    codes = indices.to_numpy().astype(np.int32) + np.int32(1)
+    counts = np.bincount(codes, minlength=len(dict_hash) + 1)[1:]
+    return codes, np.append(MISSING_HASH, dict_hash), counts
+
+
+def _as_strings(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
+    """A binary column as strings (raises pa.ArrowInvalid on invalid UTF-8)."""
+    if pa.types.is_fixed_size_binary(col.type):
+        col = col.cast(pa.binary())
+    return col.cast(pa.string()) if pa.types.is_binary(col.type) else col
+
+
+def hash_bytes_column(col: pa.ChunkedArray | pa.Array,
+                      key: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`hash_column` for a column read as bytes (values are hashed as their UTF-8 text).
+
+    Raises ``pa.ArrowInvalid`` when a value is not valid UTF-8.
+    """
+    if isinstance(col, pa.ChunkedArray):
+        col = col.combine_chunks()
+    if pa.types.is_fixed_size_binary(col.type):
+        out = _hash_fixed8(col, key) if col.type.byte_width == 8 else None
+        if out is not None:
+            return out
+        col = col.cast(pa.binary())
+    if not pa.types.is_binary(col.type):
+        return hash_column(col, key)
+    enc = pc.dictionary_encode(col)
+    return hash_column(pa.DictionaryArray.from_arrays(enc.indices, _as_strings(enc.dictionary)), key)
+
+
+def _hash_fixed8(arr: pa.FixedSizeBinaryArray,
+                 key: Callable[[np.ndarray], np.ndarray] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    # Each 8-byte value is one uint64: factorized as numbers, only the distinct values become
+    # Python strings. None (use the general path) for values that are not plain ASCII text.
+    n = len(arr)
+    keys = np.frombuffer(arr.buffers()[1], np.uint64, count=n, offset=arr.offset * 8)
+    if arr.null_count:
+        valid = arr.is_valid().to_numpy(zero_copy_only=False)
+        keys = np.where(valid, keys, np.uint64(0))
+        if np.count_nonzero(keys) != np.count_nonzero(valid):
+            return None  # eight NUL bytes: not told apart from a missing value here
+    elif np.count_nonzero(keys) != n:
+        return None
+    codes, uniq = pd.factorize(keys)
+    real = uniq != 0
+    values = uniq[real]
+    octets = values.view(np.uint8)
+    if not (octets.all() and (octets < 0x80).all()):
+        return None  # a NUL byte (lost by the S8 view) or non-ASCII (UTF-8 checked on the general path)
+    text = values.view("S8")
+    dict_hash = (key or hash_strings)(text.astype("U8") if key is not None else text.astype(object))
+    counts = np.bincount(codes, minlength=len(uniq))[real]
+    if len(values) < len(uniq):  # missing values: their code becomes 0, the others 1..
+        renumber = np.zeros(len(uniq), np.int32)
+        renumber[real] = np.arange(1, len(values) + 1, dtype=np.int32)
+        codes = renumber[codes]
     else:
-        idx = enc.indices.to_numpy()
-        counts = np.bincount(idx, minlength=len(dict_hash))
-        rows = dict_hash[idx]
-    return rows, dict_hash, counts
+        codes = codes.astype(np.int32) + np.int32(1)
+    return codes, np.append(MISSING_HASH, dict_hash), counts
 
 
 def load_user_profile(path: str | os.PathLike) -> pd.DataFrame:
@@ -422,12 +594,13 @@ def iter_parquet_blocks(
                 raise DataFormatError(str(path), "expected a finite number or a missing value", line=row + i, field=c,
                                       text=str(values[i]))
             dense[:, j] = transform_dense(values)
-        sparse = np.empty((n, len(fmt.sparse)), np.uint64)
-        stats = []
+        sparse = np.empty((len(fmt.sparse), n), np.int32)
+        tables, counts = [], []
         for j, c in enumerate(fmt.sparse):
-            sparse[:, j], uniq, counts = hash_column(batch.column(c))
-            stats.append((uniq, counts))
-        yield ParsedBlock(lab.astype(np.int8), dense, sparse, 0, row, n, stats)
+            sparse[j], table_j, counts_j = hash_column(batch.column(c))
+            tables.append(table_j)
+            counts.append(counts_j)
+        yield ParsedBlock(lab.astype(np.int8), dense, sparse, 0, row, n, tables, counts)
         row += n
 
 
@@ -435,6 +608,6 @@ def read_header(path: Path) -> str:
     """The first line of a delimited file (without a UTF-8 BOM), for formats whose header names the columns."""
     check_input_file(path)
     for block in iter_line_blocks(path, 1 << 16):
-        first = block.split(b"\n", 1)[0].removeprefix(UTF8_BOM).decode("utf-8", errors="replace").rstrip("\r")
+        first = bytes(block).split(b"\n", 1)[0].removeprefix(UTF8_BOM).decode("utf-8", errors="replace").rstrip("\r")
         return first
     raise DataFormatError(str(path), "the file is empty")
