@@ -237,7 +237,9 @@ class SplitWriter:
             if not k:
                 continue
             for key, (fh, dt) in self.files[name].items():
-                fh.write(np.ascontiguousarray(gathered[key][lo:hi], dtype=dt).tobytes())
+                part = np.ascontiguousarray(gathered[key][lo:hi], dtype=dt)
+                if part.size:  # written from the array's memory (no bytes copy)
+                    fh.write(memoryview(part).cast("B"))
             lab = gathered["label"][lo:hi]
             self.positives[name] += int(lab.sum())
             if self.with_prob:

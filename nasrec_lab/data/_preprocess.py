@@ -148,6 +148,13 @@ class CategoryIndex:
         return ids.astype(np.int32)
 
 
+def _write(fh, array: np.ndarray, dtype: Any = None) -> None:
+    """Append an array's bytes to a file (from its memory, no bytes copy)."""
+    array = np.ascontiguousarray(array, dtype=dtype)
+    if array.size:
+        fh.write(memoryview(array).cast("B"))
+
+
 class _RawSink:
     """Pass-1 output: append-only temp files of labels, dense values, sparse codes, the
     blocks' hash tables and, per block, its rows and table lengths (``blocks.bin``, on disk:
@@ -166,12 +173,12 @@ class _RawSink:
             counter.add(keys, counts)
         if not n:
             return
-        self.files["label"].write(block.label.tobytes())
-        self.files["dense"].write(np.ascontiguousarray(block.dense).tobytes())
-        self.files["sparse"].write(np.ascontiguousarray(block.sparse_codes, dtype=np.int32).tobytes())
+        _write(self.files["label"], block.label)
+        _write(self.files["dense"], block.dense)
+        _write(self.files["sparse"], block.sparse_codes, np.int32)
         tables = block.tables or []
         for t in tables:
-            self.files["tables"].write(np.ascontiguousarray(t, dtype=np.uint64).tobytes())
+            _write(self.files["tables"], t, np.uint64)
         self.files["blocks"].write(np.array([n, *(len(t) for t in tables)], np.int64).tobytes())
         self.blocks += 1
         self.rows += n
@@ -221,12 +228,12 @@ def _mapped_blocks(
             dense = np.fromfile(fd, np.float32, rows * n_dense).reshape(rows, n_dense)
             codes = np.fromfile(fs, np.int32, rows * ns).reshape(ns, rows)  # column-major
             tables = [np.fromfile(ft, np.uint64, k) for k in table_lens]
-            ids = np.empty((rows, ns), np.int32)
+            ids = np.empty((ns, rows), np.int32)  # column-major: the writer's row gather transposes it
             # Each block's distinct hashes are looked up once; rows take their id by code.
             looked_up = column_pool().map(lambda ix, t, c: ix.lookup(t)[c], indexes, tables, codes)
             for j, col in enumerate(looked_up):
-                ids[:, j] = col
-            yield start, start + rows, dense, ids
+                ids[j] = col
+            yield start, start + rows, dense, ids.T
             start += rows
 
 
