@@ -38,7 +38,7 @@ _SECOND_COPY = re.compile(
 
 
 def _sources():
-    for folder in ("nasrec_lab/cli", "widgets", "benchmarks", "nasrec_lab/search", "nasrec_lab/pipeline.py",
+    for folder in ("nasrec_lab/cli", "nasrec_lab/bench", "widgets", "benchmarks", "nasrec_lab/search", "nasrec_lab/pipeline.py",
                    "nasrec_lab/demo.py"):
         path = ROOT / folder
         for f in [path] if path.is_file() else sorted(path.rglob("*.py")):
