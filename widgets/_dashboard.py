@@ -78,7 +78,7 @@ class Dashboard(Panel):
         return self._thread
 
     def _work(self, space) -> None:
-        from nasrec_lab.pipeline import PipelineConfig, run_search, supernet_trainer
+        from nasrec_lab.pipeline import PipelineConfig, fresh_store, run_search, supernet_trainer
         from nasrec_lab.search import RankStudy, RankTracker, SearchStore
 
         s = self.settings
@@ -111,9 +111,7 @@ class Dashboard(Panel):
             config = PipelineConfig(space=space, supernet_steps=steps, budget=budget, seed=s["seed"], threads=2,
                                     finetune_steps=s["finetune_steps"], eval_batches=s["eval_batches"],
                                     eval_batch_size=s["eval_batch_size"])
-            store_path = self.out / "search.sqlite"
-            if store_path.exists():
-                store_path.unlink()
+            store_path = fresh_store(self.out / "search.sqlite")  # with its -wal/-shm files
             self.result = run_search(self.data, ckpt, config, store_path, name="dashboard",
                                      callbacks=[self.pareto.on_candidate])
             self.pareto.throttle.flush_now()

@@ -156,8 +156,6 @@ def _final_options(p: argparse.ArgumentParser) -> None:
 def _run_final(args: argparse.Namespace, model, ds, kind: str, extra: dict) -> int:
     from ..training import final_recipe, train_final
 
-    if args.lr is not None and not (args.lr > 0 and args.lr < float("inf")):
-        raise CLIError(f"--lr must be a positive finite number, got {args.lr}")
     recipe = final_recipe(kind, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                           max_epochs=args.max_epochs, patience=args.patience)
     res = train_final(model, ds, recipe, seed=args.seed, device=args.device, bf16=args.bf16,

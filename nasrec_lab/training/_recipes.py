@@ -53,8 +53,8 @@ class Recipe:
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"recipe {self.name!r}: protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
-        if not (self.lr > 0):  # also refuses NaN
-            raise ValueError(f"recipe {self.name!r}: lr must be a positive number, got {self.lr}")
+        if not (0 < self.lr < float("inf")):  # also refuses NaN
+            raise ValueError(f"recipe {self.name!r}: lr must be a positive finite number, got {self.lr}")
         if self.batch_size < 1:
             raise ValueError(f"recipe {self.name!r}: batch_size must be >= 1, got {self.batch_size}")
         if self.protocol == "steps" and (self.steps is None or self.steps < 1):

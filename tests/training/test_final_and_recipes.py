@@ -31,6 +31,12 @@ def test_recipes_match_nasrec_md():
     assert final_recipe("full").train_config().train_split == "train"
 
 
+@pytest.mark.parametrize("lr", [0.0, -0.1, float("nan"), float("inf")])
+def test_a_recipe_refuses_an_lr_that_is_not_positive_and_finite(lr):
+    with pytest.raises(ValueError, match="lr must be a positive finite number"):
+        final_recipe("small", lr=lr)
+
+
 # A learning rate or a recipe length written as a number outside the recipe module is a second copy.
 _SECOND_COPY = re.compile(
     r"(\blr\s*=\s*\d|\"lr\"\s*:\s*\d|_lr\s*=\s*\d|--lr\"[^)]*default\s*=\s*\d|FINAL_LR"
@@ -42,7 +48,7 @@ def _sources():
                    "nasrec_lab/demo.py"):
         path = ROOT / folder
         for f in [path] if path.is_file() else sorted(path.rglob("*.py")):
-            if f.name != "data.py" or f.parent.name != "benchmarks":  # its batch is the loader's, not a recipe's
+            if f.name not in ("data.py", "_data.py") or f.parent.name not in ("benchmarks", "bench"):  # loader batch
                 yield f, f.read_text()
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
         cells = json.loads(nb.read_text())["cells"]
