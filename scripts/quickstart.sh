@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up a virtualenv (.venv) with the CPU build of PyTorch and nasrec-lab, then run
 #   demo  - the main job on the embedded synthetic data set
-#   test  - the whole test suite
+#   test  - the whole test suite (two pytest workers, one test file per worker at a time:
+#           module fixtures are built once; pass -n 0 to run in one process)
 # Needs only python3.11+ and pip. Set NASREC_TORCH=skip to keep an already-installed torch
 # (e.g. a CUDA build), or NASREC_TORCH="torch==X" to pick another wheel.
 set -euo pipefail
@@ -25,6 +26,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 case "$cmd" in
   demo) exec .venv/bin/nasrec-lab demo "$@" ;;
-  test) exec "$VPY" -m pytest "$@" ;;
+  test) exec "$VPY" -m pytest -n 2 --dist loadfile "$@" ;;
   *) echo "usage: scripts/quickstart.sh demo|test [args...]" >&2; exit 2 ;;
 esac

@@ -51,7 +51,12 @@ def ensure_chromium() -> str:
         return CHROMIUM
     if os.geteuid() != 0 or shutil.which("apt-get") is None:
         pytest.skip("Chromium is missing and cannot be installed here (needs root and apt-get)")
+    import fcntl
+
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True, env=env)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, capture_output=True, env=env)
+    with open("/tmp/nasrec-lab-chromium.lock", "w") as lock:  # pytest workers: one apt-get at a time
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not Path(CHROMIUM).exists():
+            subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True, env=env)
+            subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, capture_output=True, env=env)
     return CHROMIUM
