@@ -110,8 +110,9 @@ class OptunaSearcher(Searcher):
     ``objectives`` 1: minimise the objective's value (validation log loss by default);
     2: minimise (value, FLOPs). Infeasible or non-finite candidates are told as failed
     trials. A sampled architecture already scored is told its known values (the sampler
-    learns, no candidate is spent) and another is asked; after 100 such draws a unique
-    random architecture is enqueued instead.
+    learns, no candidate is spent) and another is asked; one over the searcher's constraint
+    (see :meth:`Searcher.constrain`) is told as failed and another is asked; after 100 such
+    draws a unique random architecture within the constraint is enqueued instead.
     """
 
     name = "optuna"
@@ -202,10 +203,11 @@ class OptunaSearcher(Searcher):
             arch = decode(self._suggest(trial), self.space)
             h = arch.hash()
             trial.set_user_attr("arch_hash", h)
-            if h not in self.seen:
+            if h not in self.seen and self._allowed(arch):
                 self.seen.add(h)
                 return arch, trial.number
-            self._tell(trial.number, self.known.get(h))  # pending duplicates count as failed
+            # pending duplicates and subnets over the budget count as failed: no candidate is spent
+            self._tell(trial.number, self.known.get(h) if self._allowed(arch) else None)
         arch = self._unique_random()
         study.enqueue_trial(encode(arch, self.space))
         trial = study.ask()

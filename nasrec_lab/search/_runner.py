@@ -82,6 +82,8 @@ class SearchRunner:
                   "searcher_config": {k: v for k, v in searcher.state_dict().get("config", {}).items()}}
         self.search_id = store.create_search(name, searcher.space.to_json(), config, load_if_exists=resume)
         self.backend_name, self.workers, self.address, self.scorer = backend, workers, address, scorer
+        if self.objective.max_flops is not None or self.objective.max_params is not None:
+            searcher.constrain(lambda arch: self._over_budget(Request(arch, 0)) is None)
 
     def _record(self, seq: int, req: Request, score: dict[str, Any]) -> CandidateRecord:
         return CandidateRecord(seq=seq, arch_hash=req.arch.hash(), arch_json=json.dumps(req.arch.to_json(), sort_keys=True, separators=(",", ":")),
@@ -127,7 +129,8 @@ class SearchRunner:
                     by_seq = dict(todo)
                     over = {seq: self._over_budget(r) for seq, r in todo}
                     jobs = [(seq, r.arch.to_json(), self.seed) for seq, r in todo if over[seq] is None]
-                    # Candidates over a FLOPs/parameter budget are known from the spec: stored, not trained.
+                    # The searcher proposes none over a FLOPs/parameter budget; a pending batch saved
+                    # by an older version may: those are stored unscored, not trained.
                     results = [(seq, over[seq]) for seq, _ in todo if over[seq] is not None]
                     for seq, score in [*results, *backend.run(jobs)]:
                         rec = self._record(seq, by_seq[seq], score)

@@ -7,6 +7,7 @@ the scores back in the same order; repeat until ``done``. ``state_dict()`` after
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,16 @@ class Searcher:
         self.rng = np.random.default_rng(self.seed)
         self.seen: set[str] = set()
         self.history: list[dict[str, Any]] = []  # (hash, fitness, generation) the searcher keeps
+        self.constraint: Callable[[Architecture], bool] | None = None
+
+    def constrain(self, allowed: Callable[[Architecture], bool] | None) -> None:
+        """Propose only architectures for which ``allowed(arch)`` is true (the runner passes the
+        objective's FLOPs/parameter budget, which the cost model checks in about a millisecond), so
+        that no candidate of the budget is spent on a subnet known in advance to be infeasible."""
+        self.constraint = allowed
+
+    def _allowed(self, arch: Architecture) -> bool:
+        return self.constraint is None or self.constraint(arch)
 
     @property
     def done(self) -> bool:
@@ -54,11 +65,19 @@ class Searcher:
         raise NotImplementedError
 
     def _unique_random(self) -> Architecture:
+        rejected = 0
         for _ in range(10_000):
             arch = sample_architecture(self.space, self.rng, "default")
-            if arch.hash() not in self.seen:
-                self.seen.add(arch.hash())
-                return arch
+            if arch.hash() in self.seen:
+                continue
+            if not self._allowed(arch):
+                rejected += 1
+                continue
+            self.seen.add(arch.hash())
+            return arch
+        if rejected:
+            raise RuntimeError(f"no new architecture within the budget in 10,000 draws ({rejected} were over it): "
+                               "the FLOPs/parameter budget is below what this space's subnets need")
         raise RuntimeError("the space seems exhausted: no new architecture in 10,000 draws")
 
     def _fitness(self, score: dict[str, Any]) -> float:
@@ -158,11 +177,11 @@ class RegularizedEvolution(Searcher):
             for _ in range(k):
                 child = mutate(child, self.space, self.rng)
             tries = 0
-            while child.hash() in self.seen:
+            while child.hash() in self.seen or not self._allowed(child):
                 child = mutate(child, self.space, self.rng)
                 tries += 1
                 if tries > 1000:
-                    raise RuntimeError("could not find an unseen child in 1,000 re-mutations")
+                    raise RuntimeError("could not find an unseen child within the budget in 1,000 re-mutations")
             self.seen.add(child.hash())
             out.append(Request(child, self.generation, parent["hash"]))
         return out

@@ -112,9 +112,43 @@ def test_budgets_and_multi_objective_front(search_setup, tmp_path):
     assert len(events) == 10 and [e.evaluated for e in events] == list(range(1, 11))
     assert all(0 <= e.hypervolume <= 1 for e in events)
     assert all(b.hypervolume >= a.hypervolume for a, b in zip(events, events[1:]))  # never shrinks
-    feasible = df[df.feasible == 1]
-    assert (feasible.flops <= 2_000_000).all() and ((df.feasible == 0) == (df.flops > 2_000_000)).all()
+    # every candidate of the budget is inside it and scored: none is spent on a known-infeasible subnet
+    assert (df.feasible == 1).all() and (df.flops <= 2_000_000).all() and df.val_logloss.notna().all()
     front = df.set_index("seq").loc[list(res.pareto_seqs)]
-    for _, row in feasible.iterrows():  # nothing feasible dominates a front member
+    for _, row in df.iterrows():  # nothing feasible dominates a front member
         for _, f in front.iterrows():
             assert not (row.val_logloss < f.val_logloss and row.flops < f.flops)
+
+
+@pytest.mark.parametrize("name", ["random", "evolution", "tpe"])
+def test_searchers_propose_only_candidates_inside_the_flops_budget(search_setup, tmp_path, name):
+    import numpy as np
+
+    from nasrec_lab.data import CTRDataset
+    from nasrec_lab.search import Objective
+    from nasrec_lab.space import get_space, sample_architecture
+    from nasrec_lab.supernet import cost
+
+    ds, ckpt = search_setup
+    schema, space = CTRDataset(ds.path).schema, get_space("small")
+    # the budget: the median FLOPs of the default sampler, so about half of its draws are over it
+    flops = sorted(cost(sample_architecture(space, np.random.default_rng(i), "default"), schema, space).flops
+                   for i in range(200))
+    budget_flops = flops[len(flops) // 2]
+    searcher = make_searcher(name, "small", Objective(max_flops=budget_flops), seed=1, budget=12)
+    with SearchStore(tmp_path / "b.sqlite") as store:
+        SearchRunner(store=store, name="b", searcher=searcher, spec=ScorerSpec(str(ds.path), str(ckpt), QUICK),
+                     budget=12).run()
+        df = store.candidates_frame()
+    assert len(df) == 12 and df.arch_hash.is_unique
+    assert (df.flops <= budget_flops).all() and (df.feasible == 1).all() and df.val_logloss.notna().all()
+
+
+def test_a_budget_no_subnet_fits_is_a_clear_error(search_setup, tmp_path):
+    from nasrec_lab.search import Objective
+
+    ds, ckpt = search_setup
+    searcher = make_searcher("random", "small", Objective(max_flops=1), seed=0, budget=4)
+    with SearchStore(tmp_path / "none.sqlite") as store, pytest.raises(RuntimeError, match="within the budget"):
+        SearchRunner(store=store, name="none", searcher=searcher, spec=ScorerSpec(str(ds.path), str(ckpt), QUICK),
+                     budget=4).run()
