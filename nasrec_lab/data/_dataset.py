@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,6 +211,7 @@ class SplitWriter:
         self.logloss_sum = dict.fromkeys(SPLIT_NAMES, 0.0)
         self.prob_sum = dict.fromkeys(SPLIT_NAMES, 0.0)
         self.with_prob = with_prob
+        self._writeback: Future | None = None
         for name in SPLIT_NAMES:
             d = out / name
             d.mkdir(parents=True, exist_ok=True)
@@ -247,10 +249,26 @@ class SplitWriter:
                 self.logloss_sum[name] += binary_logloss(lab, prob) * k
                 self.prob_sum[name] += float(np.sum(prob, dtype=np.float64))
             self.written[name] += k
+        self._start_writeback()
+
+    def _start_writeback(self) -> None:
+        # The finished folder is fsynced (atomic_directory); having the disk write what is
+        # written so far, in the background, overlaps that wait with the next chunks' work.
+        if self._writeback is not None and not self._writeback.done():
+            return
+        fds = []
+        for files in self.files.values():
+            for fh, _ in files.values():
+                fh.flush()
+                fds.append(fh.fileno())
+        self._writeback = _writeback_pool().submit(_datasync, fds)
 
     def close(self) -> dict[str, dict[str, Any]]:
         """Close the files and return per-split statistics for the manifest."""
         stats = {}
+        if self._writeback is not None:
+            self._writeback.result()  # before its file descriptors are closed
+            self._writeback = None
         for name, files in self.files.items():
             for fh, _ in files.values():
                 fh.close()
@@ -264,3 +282,23 @@ class SplitWriter:
             stats[name] = s
         self.files.clear()
         return stats
+
+
+_WRITEBACK_POOL: ThreadPoolExecutor | None = None
+
+
+def _writeback_pool() -> ThreadPoolExecutor:
+    global _WRITEBACK_POOL
+    if _WRITEBACK_POOL is None:
+        _WRITEBACK_POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nasrec-writeback")
+    return _WRITEBACK_POOL
+
+
+def _datasync(fds: list[int]) -> None:
+    # Only an early start: an error here is reported by the final fsync, which still runs.
+    sync = getattr(os, "fdatasync", os.fsync)
+    for fd in fds:
+        try:
+            sync(fd)
+        except OSError:
+            pass

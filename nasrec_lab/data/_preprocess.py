@@ -18,6 +18,7 @@ import os
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -190,29 +191,63 @@ class _RawSink:
 
 def _iter_source_blocks(
     path: Path, fmt: RawFormat, options: PreprocessOptions, profile: pd.DataFrame | None, sha
-) -> Iterable[ParsedBlock]:
+) -> Iterator[ParsedBlock]:
+    """The file's parsed blocks in file order.
+
+    Text blocks are parsed by arrow two at a time (:func:`_fast_parsed`, in the background);
+    a block arrow rejects is read line by line here, in file order, so the line named in an
+    error (or the count of skipped rows) does not depend on which thread finished first.
+    """
     if path.suffix == ".parquet":
-        yield from iter_parquet_blocks(path, fmt)
+        yield from _prefetched(iter_parquet_blocks(path, fmt))
         return
-    parser = None
     line = 1
-    for i, block in enumerate(iter_line_blocks(path, options.block_bytes)):
+    for block, parsed, parser, header_lines in _prefetched(_fast_parsed(path, fmt, options, profile, sha)):
+        line += header_lines
+        parsed = parsed.result()
+        if parsed is None:
+            parsed = parser.parse_rejected(block, line)
+        parsed.first_line = line
+        line += parsed.lines
+        yield parsed
+
+
+# Blocks parsed at the same time: one per core of a 2-core laptop (arrow's CSV reader and
+# the column hashing release the GIL); more would only hold more blocks in memory.
+_PARSE_WORKERS = 2
+_PARSE_POOL: ThreadPoolExecutor | None = None
+
+
+def _fast_parsed(
+    path: Path, fmt: RawFormat, options: PreprocessOptions, profile: pd.DataFrame | None, sha
+) -> Iterator[tuple[memoryview, Future, BlockParser, int]]:
+    """Read the file's blocks and start :meth:`BlockParser.parse_fast` of each in the parse
+    pool: (block, future, parser, header lines skipped before the block)."""
+    global _PARSE_POOL
+    if _PARSE_POOL is None:
+        _PARSE_POOL = ThreadPoolExecutor(_PARSE_WORKERS, thread_name_prefix="nasrec-parse")
+    parser = None
+    header_lines = 0
+    # A block's buffer is in use until the consumer has finished with it: one block held by
+    # the consumer, one in _prefetched's queue, one submitted while waiting to be queued, one
+    # being read (see _prefetched); reading a fifth would overwrite the first.
+    for i, block in enumerate(iter_line_blocks(path, options.block_bytes, buffers=_PARSE_WORKERS + 2)):
         if sha is not None:
             sha.update(block)
         if i == 0:
-            block = bytes(block).removeprefix(UTF8_BOM)
-            head, _, rest = block.partition(b"\n")
+            first = bytes(block).removeprefix(UTF8_BOM)  # a copy, of the first block only
+            head, _, rest = first.partition(b"\n")
             file_fmt, is_header = _file_format(fmt, head.decode("utf-8", errors="replace").rstrip("\r"), path)
             key = release_value_key(fmt.name) if options.compat == "release" else None
             parser = BlockParser(file_fmt, str(path), on_bad_rows=options.on_bad_rows, user_profile=profile,
                                  sparse_key=key)
+            block = first
             if is_header:
-                block, line = rest, line + 1
+                block, header_lines = rest, 1
                 if not block:
                     continue
-        parsed = parser.parse(block, line)
-        line += parsed.lines
-        yield parsed
+        yield block, _PARSE_POOL.submit(parser.parse_fast, block), parser, header_lines
+        header_lines = 0
 
 
 def _mapped_blocks(
@@ -341,7 +376,7 @@ def preprocess(
                 rows_before, bad = sink.rows, 0
                 # The SHA-256 of a plain file is taken from the blocks as they are read.
                 sha = None if _is_compressed(p) or p.suffix == ".parquet" else hashlib.sha256()
-                for block in _prefetched(_iter_source_blocks(p, fmt, options, profile, sha)):
+                for block in _iter_source_blocks(p, fmt, options, profile, sha):
                     sink.add(block)
                     bad += block.bad_rows
                     if progress:
@@ -363,13 +398,17 @@ def preprocess(
             up = Path(user_profile)
             sources.append({"path": str(up.resolve()), "bytes": up.stat().st_size, "sha256": file_sha256(up), "role": "user_profile"})
 
-        indexes = [CategoryIndex.build(*c.result(), options, cap) for c, cap in zip(sink.counters, caps)]
-        if options.compat == "release":
-            indexes = release_indexes(fmt.name, options.table_cap)
         labels = np.fromfile(tmp / "_raw" / "label.bin", dtype=np.int8)
-        assignment = assign_splits(labels, options.split, options.split_seed)
+        # The split and the columns' id maps do not depend on each other: computed side by side
+        # (sorting and numpy's merges release the GIL).
         if options.compat == "release":
-            assignment = release_assignment(labels, fmt.name, options.split_seed)
+            split_job = column_pool().submit(release_assignment, labels, fmt.name, options.split_seed)
+            indexes = release_indexes(fmt.name, options.table_cap)
+        else:
+            split_job = column_pool().submit(assign_splits, labels, options.split, options.split_seed)
+            indexes = list(column_pool().map(lambda c, cap: CategoryIndex.build(*c.result(), options, cap),
+                                             sink.counters, caps))
+        assignment = split_job.result()
         counts = {name: int((assignment == i).sum()) for i, name in enumerate(("train", "val", "test"))}
         schema = FeatureSchema(
             dense=fmt.dense,

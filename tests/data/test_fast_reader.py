@@ -97,3 +97,74 @@ def test_dense_integers_and_floats_give_the_reference_transform(tmp_path):
     for code, split in enumerate(("train", "val", "test")):
         got = ds.split(split).column("dense")
         assert got.tobytes() == np.ascontiguousarray(want[assignment == code]).tobytes(), split
+
+
+def test_a_block_stays_valid_until_as_many_more_blocks_as_buffers(tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"".join(b"%d\t" % i + b"z" * (i * 31 % 700) + b"\n" for i in range(300)))
+    views, copies = [], []
+    for view in iter_line_blocks(path, 1000, buffers=3):
+        views.append(view)
+        copies.append(bytes(view))
+        for v, c in zip(views[-3:], copies[-3:]):  # the parallel parser holds up to 3 at once
+            assert bytes(v) == c
+    assert len(views) > 10
+
+
+def _rows_with_bad_lines(n, rng):
+    # Widening columns (C1), blank lines and bad rows of every kind spread over many blocks.
+    lines = ["\t".join(r).encode() for r in _criteo_rows(n, rng)]
+    for i in range(7, n, 97):
+        fields = lines[i].split(b"\t")
+        kind = i % 5
+        if kind == 0:
+            fields = fields[:-1]
+        elif kind == 1:
+            fields[0] = b"2"
+        elif kind == 2:
+            fields[3] = b"nan"
+        elif kind == 3:
+            fields[20] = b"\xff\xfe"
+        else:
+            fields[5] = b"x"
+        lines[i] = b"\t".join(fields)
+    lines.insert(n // 3, b"")
+    return lines
+
+
+def _arrays(ds):
+    return {(s, k): ds.split(s).column(k).tobytes() for s in ("train", "val", "test") for k in ("dense", "sparse", "label")}
+
+
+@pytest.mark.parametrize("categorical", ["hash", "vocab"])
+def test_blocks_parsed_in_parallel_give_what_one_worker_gives(tmp_path, monkeypatch, categorical):
+    import nasrec_lab.data._preprocess as pp
+
+    path = tmp_path / "train.txt"
+    path.write_bytes(b"\n".join(_rows_with_bad_lines(4000, np.random.default_rng(5))) + b"\n")
+    options = PreprocessOptions(on_bad_rows="skip", block_bytes=1 << 13, categorical=categorical, min_count=2)
+    parallel = preprocess([path], tmp_path / "two", fmt="criteo", options=options)
+    monkeypatch.setattr(pp, "_PARSE_WORKERS", 1)
+    monkeypatch.setattr(pp, "_PARSE_POOL", None)
+    serial = preprocess([path], tmp_path / "one", fmt="criteo", options=options)
+    assert parallel.manifest["bad_rows"] == serial.manifest["bad_rows"] == len(range(7, 4000, 97))
+    assert {**parallel.manifest, "created": None} == {**serial.manifest, "created": None}
+    assert _arrays(parallel) == _arrays(serial)
+
+
+def test_with_blocks_parsed_in_parallel_the_first_bad_line_is_named(tmp_path):
+    # Bad rows in many blocks; each block is parsed by one of two threads, in any order:
+    # the error still names the file's first bad line.
+    rng = np.random.default_rng(6)
+    lines = ["\t".join(r).encode() for r in _criteo_rows(3000, rng)]
+    for i in (2100, 2500, 2900):
+        fields = lines[i].split(b"\t")
+        fields[0] = b"5"
+        lines[i] = b"\t".join(fields)
+    lines.insert(40, b"")  # a blank line before: counted as a line
+    path = tmp_path / "train.txt"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    for block_bytes in (1 << 12, 1 << 14):
+        with pytest.raises(DataFormatError) as info:
+            preprocess([path], tmp_path / "out", fmt="criteo", options=PreprocessOptions(block_bytes=block_bytes))
+        assert info.value.line == 2102 and info.value.field == "label" and "train.txt:2102" in str(info.value)
