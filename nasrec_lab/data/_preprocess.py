@@ -263,12 +263,14 @@ def _mapped_blocks(
             dense = np.fromfile(fd, np.float32, rows * n_dense).reshape(rows, n_dense)
             codes = np.fromfile(fs, np.int32, rows * ns).reshape(ns, rows)  # column-major
             tables = [np.fromfile(ft, np.uint64, k) for k in table_lens]
-            ids = np.empty((ns, rows), np.int32)  # column-major: the writer's row gather transposes it
-            # Each block's distinct hashes are looked up once; rows take their id by code.
-            looked_up = column_pool().map(lambda ix, t, c: ix.lookup(t)[c], indexes, tables, codes)
-            for j, col in enumerate(looked_up):
-                ids[j] = col
-            yield start, start + rows, dense, ids.T
+            ids = np.empty((ns, rows), np.int32)
+            # Each block's distinct hashes are looked up once; rows take their id by code
+            # (mode="clip": codes are in range, and np.take then skips its bounds checks,
+            # a few times faster than fancy indexing).
+            list(column_pool().map(lambda ix, t, c, out: np.take(ix.lookup(t), c, mode="clip", out=out),
+                                   indexes, tables, codes, ids))
+            # Row-major here, in this thread: the writer's row gather is then a copy of rows.
+            yield start, start + rows, dense, np.ascontiguousarray(ids.T)
             start += rows
 
 

@@ -128,7 +128,9 @@ def transform_dense_int(values: np.ndarray) -> np.ndarray:
     if _LOG1P_TABLE is None:
         _LOG1P_TABLE = transform_dense(np.arange(1 << 16, dtype=np.float64))
     k = len(_LOG1P_TABLE)
-    out = _LOG1P_TABLE[np.clip(values, 0, k - 1)]
+    # mode="clip" clamps negatives to entry 0 and large values to the last (replaced below)
+    # in the gather itself, a few times faster than np.clip and fancy indexing.
+    out = np.take(_LOG1P_TABLE, values, mode="clip")
     big = values >= k
     if big.any():
         out[big] = transform_dense(values[big].astype(np.float64))
