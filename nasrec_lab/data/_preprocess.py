@@ -88,15 +88,16 @@ class PreprocessOptions:
 
 
 class _ValueCounter:
-    """Distinct 64-bit hashes of one column with their counts; memory grows with distinct values only."""
+    """Distinct 64-bit hashes of one column with their counts (``counted``; else the counts stay
+    ``None``: only a vocabulary by frequency needs them); memory grows with distinct values only."""
 
-    def __init__(self) -> None:
+    def __init__(self, counted: bool = True) -> None:
         self.keys = np.zeros(0, np.uint64)
-        self.counts = np.zeros(0, np.int64)
-        self._pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self.counts: np.ndarray | None = np.zeros(0, np.int64) if counted else None
+        self._pending: list[tuple[np.ndarray, np.ndarray | None]] = []
         self._pending_len = 0
 
-    def add(self, keys: np.ndarray, counts: np.ndarray) -> None:
+    def add(self, keys: np.ndarray, counts: np.ndarray | None) -> None:
         self._pending.append((keys, counts))
         self._pending_len += len(keys)
         if self._pending_len > max(2_000_000, len(self.keys)):
@@ -106,12 +107,15 @@ class _ValueCounter:
         if not self._pending:
             return
         keys = np.concatenate([self.keys, *(k for k, _ in self._pending)])
-        counts = np.concatenate([self.counts, *(c for _, c in self._pending)])
-        self.keys, inv = np.unique(keys, return_inverse=True)
-        self.counts = np.bincount(inv, weights=counts, minlength=len(self.keys)).astype(np.int64)
+        if self.counts is None:
+            self.keys = np.unique(keys)  # a sort, not the argsort return_inverse needs
+        else:
+            counts = np.concatenate([self.counts, *(c for _, c in self._pending)])
+            self.keys, inv = np.unique(keys, return_inverse=True)
+            self.counts = np.bincount(inv, weights=counts, minlength=len(self.keys)).astype(np.int64)
         self._pending, self._pending_len = [], 0
 
-    def result(self) -> tuple[np.ndarray, np.ndarray]:
+    def result(self) -> tuple[np.ndarray, np.ndarray | None]:
         self._merge()
         return self.keys, self.counts
 
@@ -125,7 +129,7 @@ class CategoryIndex:
     keys: pd.Index | None = None
 
     @classmethod
-    def build(cls, keys: np.ndarray, counts: np.ndarray, options: PreprocessOptions, cap: int) -> CategoryIndex:
+    def build(cls, keys: np.ndarray, counts: np.ndarray | None, options: PreprocessOptions, cap: int) -> CategoryIndex:
         if options.categorical == "vocab":
             keep = counts >= options.min_count
             k, c = keys[keep], counts[keep]
@@ -161,10 +165,10 @@ class _RawSink:
     blocks' hash tables and, per block, its rows and table lengths (``blocks.bin``, on disk:
     memory does not grow with the number of blocks)."""
 
-    def __init__(self, tmp: Path, n_sparse: int) -> None:
+    def __init__(self, tmp: Path, counters: list[_ValueCounter]) -> None:
         tmp.mkdir(parents=True, exist_ok=True)
         self.files = {k: open(tmp / f"{k}.bin", "wb") for k in ("label", "dense", "sparse", "tables", "blocks")}
-        self.counters = [_ValueCounter() for _ in range(n_sparse)]
+        self.counters = counters
         self.blocks = 0
         self.rows = 0
 
@@ -240,7 +244,7 @@ def _fast_parsed(
             file_fmt, is_header = _file_format(fmt, head.decode("utf-8", errors="replace").rstrip("\r"), path)
             key = release_value_key(fmt.name) if options.compat == "release" else None
             parser = BlockParser(file_fmt, str(path), on_bad_rows=options.on_bad_rows, user_profile=profile,
-                                 sparse_key=key)
+                                 sparse_key=key, count_values=options.categorical == "vocab")
             block = first
             if is_header:
                 block, header_lines = rest, 1
@@ -371,7 +375,9 @@ def preprocess(
 
     caps = [min(options.table_cap, _FORMAT_TABLE_CAPS.get(fmt.name, {}).get(c, options.table_cap)) for c in fmt.sparse]
     with atomic_directory(out, overwrite=overwrite, owned=not_a_dataset_reason) as tmp:
-        sink = _RawSink(tmp / "_raw", len(fmt.sparse))
+        # The release's id map needs no distinct values; only a vocabulary needs their counts.
+        vocab = options.categorical == "vocab"
+        sink = _RawSink(tmp / "_raw", [] if options.compat == "release" else [_ValueCounter(vocab) for _ in fmt.sparse])
         sources = []
         try:
             for p in paths:

@@ -86,12 +86,13 @@ class ParsedBlock:
     first_line: int
     # Lines of the file this block covered (rows + bad rows + blank lines).
     lines: int = 0
-    # Per sparse column: [0, distinct hashes in this block...] and the rows of each distinct hash.
+    # Per sparse column: [0, distinct hashes in this block...] and the rows of each distinct hash
+    # (None for a column whose rows were not counted: BlockParser(count_values=False)).
     tables: list[np.ndarray] | None = None
-    counts: list[np.ndarray] | None = None
+    counts: list[np.ndarray | None] | None = None
 
     @property
-    def stats(self) -> list[tuple[np.ndarray, np.ndarray]]:
+    def stats(self) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """Per sparse column: (distinct hashes in this block, their counts); feeds the id mapping."""
         return [(t[1:], c) for t, c in zip(self.tables or [], self.counts or [])]
 
@@ -198,6 +199,7 @@ class BlockParser:
         on_bad_rows: str = "error",
         user_profile: pd.DataFrame | None = None,
         sparse_key: Callable[[np.ndarray], np.ndarray] | None = None,
+        count_values: bool = True,
     ) -> None:
         if on_bad_rows not in ("error", "skip"):
             raise ValueError(f"on_bad_rows must be 'error' or 'skip', got {on_bad_rows!r}")
@@ -207,6 +209,8 @@ class BlockParser:
         self.user_profile = user_profile
         # Distinct string values -> uint64 keys (0 = missing); the stable hash unless a compat mode says otherwise.
         self.sparse_key = sparse_key
+        # Rows per distinct value (ParsedBlock.counts): only a vocabulary by frequency needs them.
+        self.count_values = count_values
         self._col_index = {c: i for i, c in enumerate(fmt.columns)}
         self._dense_read = [c for c in fmt.dense if c in self._col_index]
         # Categorical columns are read as raw bytes, not strings (no UTF-8 check and no
@@ -388,7 +392,7 @@ class BlockParser:
         profile = self._profile_columns(table) if self.user_profile is not None else {}
         columns = [profile[c] if c in profile else table.column(c) for c in fmt.sparse]
         # Encoding releases the GIL: columns are hashed in parallel.
-        hashed = column_pool().map(lambda col: hash_bytes_column(col, self.sparse_key), columns)
+        hashed = column_pool().map(lambda col: hash_bytes_column(col, self.sparse_key, self.count_values), columns)
         for j, (codes, table_j, counts_j) in enumerate(hashed):
             sparse[j] = codes
             tables.append(table_j)
@@ -490,12 +494,13 @@ def column_pool() -> ThreadPoolExecutor:
     return _POOL
 
 
-def hash_column(col: pa.ChunkedArray | pa.Array,
-                key: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def hash_column(col: pa.ChunkedArray | pa.Array, key: Callable[[np.ndarray], np.ndarray] | None = None,
+                counted: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Hash a string column through its dictionary (each distinct value hashed once).
 
     Returns ``(codes, table, counts)``: ``table`` is ``[0, distinct hashes...]``, row ``i``'s
-    hash is ``table[codes[i]]`` (code 0 for null) and ``counts[k]`` the rows of ``table[k + 1]``.
+    hash is ``table[codes[i]]`` (code 0 for null) and ``counts[k]`` the rows of ``table[k + 1]``
+    (``None`` unless ``counted``: only a vocabulary by frequency needs them).
     """
     if isinstance(col, pa.ChunkedArray):
         col = col.unify_dictionaries().combine_chunks() if pa.types.is_dictionary(col.type) else col.combine_chunks()
@@ -510,7 +515,7 @@ def hash_column(col: pa.ChunkedArray | pa.Array,
     dict_hash = (key or hash_strings)(enc.dictionary.to_numpy(zero_copy_only=False))
     indices = enc.indices.fill_null(-1) if enc.indices.null_count else enc.indices
     codes = indices.to_numpy().astype(np.int32) + np.int32(1)
-    counts = np.bincount(codes, minlength=len(dict_hash) + 1)[1:]
+    counts = np.bincount(codes, minlength=len(dict_hash) + 1)[1:] if counted else None
     return codes, np.append(MISSING_HASH, dict_hash), counts
 
 
@@ -521,43 +526,51 @@ def _as_strings(col: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
     return col.cast(pa.string()) if pa.types.is_binary(col.type) else col
 
 
-def hash_bytes_column(col: pa.ChunkedArray | pa.Array,
-                      key: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def hash_bytes_column(col: pa.ChunkedArray | pa.Array, key: Callable[[np.ndarray], np.ndarray] | None = None,
+                      counted: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """:func:`hash_column` for a column read as bytes (values are hashed as their UTF-8 text).
 
     Raises ``pa.ArrowInvalid`` when a value is not valid UTF-8.
     """
+    if pa.types.is_fixed_size_binary(col.type) and col.type.byte_width == 8:
+        out = _hash_fixed8(col, key, counted)
+        if out is not None:
+            return out
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     if pa.types.is_fixed_size_binary(col.type):
-        out = _hash_fixed8(col, key) if col.type.byte_width == 8 else None
-        if out is not None:
-            return out
         col = col.cast(pa.binary())
     if not pa.types.is_binary(col.type):
-        return hash_column(col, key)
+        return hash_column(col, key, counted)
     enc = pc.dictionary_encode(col)
-    return hash_column(pa.DictionaryArray.from_arrays(enc.indices, _as_strings(enc.dictionary)), key)
+    return hash_column(pa.DictionaryArray.from_arrays(enc.indices, _as_strings(enc.dictionary)), key, counted)
 
 
-def _hash_fixed8(arr: pa.FixedSizeBinaryArray,
-                 key: Callable[[np.ndarray], np.ndarray] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+def _hash_fixed8(col: pa.ChunkedArray | pa.FixedSizeBinaryArray, key: Callable[[np.ndarray], np.ndarray] | None,
+                 counted: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
     # Each 8-byte value is one uint64 (the column's own buffers, no copy), factorized by arrow's
     # hash kernel (GIL released, about twice as fast as pandas' here); only the distinct
     # values become Python strings. None (use the general path) for values that are not
     # plain ASCII text.
-    validity, data = arr.buffers()[:2]
-    keys = pa.Array.from_buffers(pa.uint64(), len(arr), [validity, data], arr.null_count, arr.offset)
-    enc = pc.dictionary_encode(keys)  # missing values get a null index, not a dictionary entry
-    values = enc.dictionary.to_numpy()
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    keys = pa.chunked_array([pa.Array.from_buffers(pa.uint64(), len(a), a.buffers()[:2], a.null_count, a.offset)
+                             for a in chunks], pa.uint64())
+    # One dictionary shared by all chunks (no concatenation first); a missing value gets a
+    # null index, not a dictionary entry.
+    enc = pc.dictionary_encode(keys)
+    if not enc.num_chunks:
+        return np.zeros(0, np.int32), np.zeros(1, np.uint64), np.zeros(0, np.int64) if counted else None
+    values = enc.chunk(0).dictionary.to_numpy()
     octets = values.view(np.uint8)
     if not (octets.all() and (octets < 0x80).all()):
         return None  # a NUL byte (lost by the S8 view) or non-ASCII (UTF-8 checked on the general path)
     text = values.view("S8")
     dict_hash = (key or hash_strings)(text.astype("U8") if key is not None else text.astype(object))
-    indices = enc.indices.fill_null(-1) if enc.indices.null_count else enc.indices
+    indices = pa.chunked_array([c.indices for c in enc.chunks], pa.int32())
+    if indices.null_count:
+        indices = indices.fill_null(-1)
     codes = indices.to_numpy() + np.int32(1)  # missing -> 0, distinct values 1..
-    counts = np.bincount(codes, minlength=len(values) + 1)[1:]
+    counts = np.bincount(codes, minlength=len(values) + 1)[1:] if counted else None
     return codes, np.append(MISSING_HASH, dict_hash), counts
 
 
