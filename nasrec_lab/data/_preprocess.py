@@ -108,7 +108,10 @@ class _ValueCounter:
             return
         keys = np.concatenate([self.keys, *(k for k, _ in self._pending)])
         if self.counts is None:
-            self.keys = np.unique(keys)  # a sort, not the argsort return_inverse needs
+            # Sorted, then the first of each run: several times faster than np.unique here
+            # (numpy 2's np.unique hashes before it sorts).
+            keys.sort()
+            self.keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))] if len(keys) else keys
         else:
             counts = np.concatenate([self.counts, *(c for _, c in self._pending)])
             self.keys, inv = np.unique(keys, return_inverse=True)
