@@ -247,7 +247,8 @@ def _fast_parsed(
             file_fmt, is_header = _file_format(fmt, head.decode("utf-8", errors="replace").rstrip("\r"), path)
             key = release_value_key(fmt.name) if options.compat == "release" else None
             parser = BlockParser(file_fmt, str(path), on_bad_rows=options.on_bad_rows, user_profile=profile,
-                                 sparse_key=key, count_values=options.categorical == "vocab")
+                                 sparse_key=key, count_values=options.categorical == "vocab",
+                                 threads=(os.cpu_count() or 1) > _PARSE_WORKERS)
             block = first
             if is_header:
                 block, header_lines = rest, 1

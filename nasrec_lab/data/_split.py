@@ -17,13 +17,24 @@ def stratified_folds(labels: np.ndarray, n_splits: int = 10, seed: int = 2018) -
     """
     labels = np.asarray(labels)
     rng = np.random.RandomState(seed)
-    classes, first, encoded = np.unique(labels, return_index=True, return_inverse=True)
     # sklearn numbers classes by order of first appearance.
-    order = np.argsort(first, kind="stable")
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    encoded = rank[encoded]
-    n_classes = len(classes)
+    if labels.ndim == 1 and labels.dtype.itemsize == 1 and labels.dtype.kind in "biu":
+        # One-byte labels (the preprocessed int8 ones): by a 256-entry table, a few passes
+        # over the rows instead of np.unique's sort of them (~40 ms per 1M rows).
+        byte = labels.view(np.uint8)
+        values = np.flatnonzero(np.bincount(byte, minlength=256))
+        first = np.array([int(np.argmax(byte == v)) for v in values], dtype=np.intp)
+        rank = np.zeros(256, np.intp)
+        rank[values[np.argsort(first, kind="stable")]] = np.arange(len(values))
+        encoded = np.take(rank, byte)
+        n_classes = len(values)
+    else:
+        classes, first, encoded = np.unique(labels, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        encoded = rank[encoded]
+        n_classes = len(classes)
     counts = np.bincount(encoded, minlength=n_classes)
     if counts.min() < n_splits:
         # sklearn warns and continues; so do we.
