@@ -1,8 +1,9 @@
 """Raw files -> preprocessed data set directory, streamed in bounded memory.
 
 Pass 1 parses blocks (``_readers``), appends labels, transformed dense values and the
-categorical values (per block: int32 codes into a table of the block's distinct 64-bit value
-hashes) to temporary files, and counts distinct values per column. Between the passes the
+categorical values (per block: codes, as narrow as the table allows, into a table of the
+block's distinct 64-bit value hashes) to temporary files, and collects each column's distinct
+values (counted for a vocabulary). Blocks are parsed two at a time. Between the passes the
 split is assigned (it needs every label) and each column's id mapping is fixed. Pass 2
 streams the temporary files block by block into the per-split arrays, mapping each block's
 distinct hashes to ids (not every row's).
@@ -156,6 +157,12 @@ class CategoryIndex:
         return ids.astype(np.int32)
 
 
+def _code_dtype(table_len: int) -> type:
+    """The narrowest type for a block's codes into a table of ``table_len`` entries: the
+    temporary codes (most of pass 1's output) are written and read back in fewer bytes."""
+    return np.uint8 if table_len <= 1 << 8 else np.uint16 if table_len <= 1 << 16 else np.int32
+
+
 def _write(fh, array: np.ndarray, dtype: Any = None) -> None:
     """Append an array's bytes to a file (from its memory, no bytes copy)."""
     array = np.ascontiguousarray(array, dtype=dtype)
@@ -183,8 +190,9 @@ class _RawSink:
             return
         _write(self.files["label"], block.label)
         _write(self.files["dense"], block.dense)
-        _write(self.files["sparse"], block.sparse_codes, np.int32)
         tables = block.tables or []
+        for codes, t in zip(block.sparse_codes, tables):
+            _write(self.files["sparse"], codes, _code_dtype(len(t)))
         for t in tables:
             _write(self.files["tables"], t, np.uint64)
         self.files["blocks"].write(np.array([n, *(len(t) for t in tables)], np.int64).tobytes())
@@ -269,7 +277,7 @@ def _mapped_blocks(
         for _ in range(n_blocks):
             rows, *table_lens = (int(v) for v in np.fromfile(fb, np.int64, 1 + ns))
             dense = np.fromfile(fd, np.float32, rows * n_dense).reshape(rows, n_dense)
-            codes = np.fromfile(fs, np.int32, rows * ns).reshape(ns, rows)  # column-major
+            codes = [np.fromfile(fs, _code_dtype(k), rows) for k in table_lens]
             tables = [np.fromfile(ft, np.uint64, k) for k in table_lens]
             ids = np.empty((ns, rows), np.int32)
             # Each block's distinct hashes are looked up once; rows take their id by code

@@ -168,3 +168,20 @@ def test_with_blocks_parsed_in_parallel_the_first_bad_line_is_named(tmp_path):
         with pytest.raises(DataFormatError) as info:
             preprocess([path], tmp_path / "out", fmt="criteo", options=PreprocessOptions(block_bytes=block_bytes))
         assert info.value.line == 2102 and info.value.field == "label" and "train.txt:2102" in str(info.value)
+
+
+def test_block_tables_of_any_width_give_the_string_reference(tmp_path):
+    # In one block: C1 with more distinct values than 16-bit codes hold, C2 with more than
+    # 8-bit codes hold, C3 with a few; the temporary codes take the narrowest type per table.
+    n = 70_000
+    rng = np.random.default_rng(7)
+    rows = [["1" if i % 4 == 0 else "0", *[""] * 13, f"{i * 7919 % 10_000_019:08x}", f"{i % 3000:08x}",
+             str(i % 7), *[f"{rng.integers(0, 300):08x}" if i % 5 else "" for _ in range(23)]] for i in range(n)]
+    path = tmp_path / "train.txt"
+    path.write_bytes(("\n".join("\t".join(r) for r in rows) + "\n").encode())
+    ds = preprocess([path], tmp_path / "out", fmt="criteo")
+    assignment = autoctr_assignment(np.array([int(r[0]) for r in rows], np.int8), 2018)
+    want = _expected_ids(rows)
+    assert ds.schema.table_sizes[:3] == (n + 1, 3001, 8)
+    for code, split in enumerate(("train", "val", "test")):
+        np.testing.assert_array_equal(ds.split(split).column("sparse"), want[assignment == code], err_msg=split)
