@@ -228,7 +228,9 @@ def _iter_source_blocks(
 
 
 # Blocks parsed at the same time: one per core of a 2-core laptop (arrow's CSV reader and
-# the column hashing release the GIL); more would only hold more blocks in memory.
+# the column hashing release the GIL). _prefetched's one-item queue holds at most two parses
+# in flight (the queued block's and the one submitted before it is queued): more workers
+# would wait.
 _PARSE_WORKERS = 2
 _PARSE_POOL: ThreadPoolExecutor | None = None
 
@@ -243,10 +245,10 @@ def _fast_parsed(
         _PARSE_POOL = ThreadPoolExecutor(_PARSE_WORKERS, thread_name_prefix="nasrec-parse")
     parser = None
     header_lines = 0
-    # A block's buffer is in use until the consumer has finished with it: one block held by
-    # the consumer, one in _prefetched's queue, one submitted while waiting to be queued, one
-    # being read (see _prefetched); reading a fifth would overwrite the first.
-    for i, block in enumerate(iter_line_blocks(path, options.block_bytes, buffers=_PARSE_WORKERS + 2)):
+    # A block's buffer is in use until the consumer has finished with it: at most three at
+    # once (the consumer's block, the one in _prefetched's queue, the one this generator reads
+    # or waits to queue); a fourth is a margin.
+    for i, block in enumerate(iter_line_blocks(path, options.block_bytes, buffers=4)):
         if sha is not None:
             sha.update(block)
         if i == 0:
