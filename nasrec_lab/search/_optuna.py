@@ -203,11 +203,12 @@ class OptunaSearcher(Searcher):
             arch = decode(self._suggest(trial), self.space)
             h = arch.hash()
             trial.set_user_attr("arch_hash", h)
-            if h not in self.seen and self._allowed(arch):
+            allowed = self._allowed(arch)
+            if h not in self.seen and allowed:
                 self.seen.add(h)
                 return arch, trial.number
             # pending duplicates and subnets over the budget count as failed: no candidate is spent
-            self._tell(trial.number, self.known.get(h) if self._allowed(arch) else None)
+            self._tell(trial.number, self.known.get(h) if allowed else None)
         arch = self._unique_random()
         study.enqueue_trial(encode(arch, self.space))
         trial = study.ask()
