@@ -51,11 +51,19 @@ class PipelineConfig:
     final_epochs: float | None = None
     max_epochs: int = 10
     patience: int = 1
+    #: how many of the search's best distinct candidates are trained from scratch; the one with the
+    #: lowest validation log loss is the searched model (NASREC.md: "the best subnets are then trained")
+    final_candidates: int = 1
     seed: int = 0
     threads: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "baselines", tuple(self.baselines))
+        if self.final_candidates < 1:
+            raise ValueError(f"final_candidates must be >= 1, got {self.final_candidates}")
+        if self.final_candidates > 1 and self.final_epochs is not None:
+            raise ValueError("final_candidates > 1 chooses among candidates on the validation split, which the "
+                             "fixed-epochs protocol (final_epochs) trains on: use early stopping (final_epochs=None)")
         if isinstance(self.space, SearchSpace):  # kept JSON-able: a preset's name or the space's JSON
             object.__setattr__(self, "space", self.space.name if PRESETS.get(self.space.name) == self.space
                                else self.space.to_json())
@@ -81,17 +89,21 @@ class PipelineConfig:
 
 def supernet_trainer(data: CTRDataset, space: SearchSpace | str, steps: int, *, seed: int = 0,
                      sampler: str = "default", warmup_steps: int | None = None, layernorm: bool = True,
-                     checkpoint_dir: str | os.PathLike | None = None, callbacks: Sequence[Callback] = (),
+                     always_project: bool = True, checkpoint_dir: str | os.PathLike | None = None, callbacks: Sequence[Callback] = (),
                      progress: bool = False, rank: int = 0, world_size: int = 1, **config: Any) -> Trainer:
     """The supernet and its trainer by the supernet recipe: ``steps`` steps, full-path warm-up over 10%.
 
     ``config`` overrides fields of the :class:`TrainConfig` (``batch_size``, ``lr``, ``device``, ``log_every``...).
+    ``always_project`` (the default) computes paths as the release's supernet does, every optional
+    projection applied: without it, a path whose block has w = e feeds the raw FM term (values ~50 at
+    initialisation) to the head and the first steps' loss reached 24 on the demo's settings.
     """
     from .supernet import SuperNet
 
     space = get_space(space)
     warm = int(steps * SAMPLER_WARMUP_FRACTION) if warmup_steps is None else warmup_steps
-    net = SuperNet(data.schema, space, layernorm=layernorm, seed=seed, sparse_grad=config.pop("sparse_grad", True))
+    net = SuperNet(data.schema, space, layernorm=layernorm, seed=seed, sparse_grad=config.pop("sparse_grad", True),
+                   always_project=always_project)
     recipe = SUPERNET.replace(steps=steps)
     cfg = recipe.train_config(seed=seed, progress=progress, **config)
     return Trainer(net, data, cfg, sampler=PathSampler(space, sampler, seed=seed, warmup_steps=warm),
@@ -153,14 +165,21 @@ class FinalEntry:
     """One row of the final comparison."""
 
     model: str
-    kind: str
+    kind: str  # "nasrec" (the searched model), "candidate" (trained, not chosen) or "baseline"
     result: FinalResult
     arch_hash: str | None = None
     mflops: float | None = None
+    arch: Architecture | None = None
+    search_rank: int | None = None  # 1 = the search's best candidate
+
+    @property
+    def val_logloss(self) -> float:
+        """The best epoch's validation log loss (what chooses among candidates); NaN without one."""
+        return min(self.result.val_logloss_per_epoch, default=float("nan"))
 
     def to_json(self) -> dict[str, Any]:
         return {"model": self.model, "kind": self.kind, "arch_hash": self.arch_hash, "mflops": self.mflops,
-                **self.result.to_json()}
+                "search_rank": self.search_rank, **self.result.to_json()}
 
 
 def final_subnet(arch: Architecture, data: CTRDataset, space: SearchSpace | str, *, seed: int = 0):
@@ -179,7 +198,7 @@ def train_architecture(arch: Architecture, data: CTRDataset, space: SearchSpace 
     space = get_space(space)
     recipe = final_recipe(space.name if space.name in ("full", "small") else "full", epochs=epochs, **recipe_changes)
     res = train_final(final_subnet(arch, data, space, seed=seed), data, recipe, seed=seed, steps=steps, device=device)
-    return FinalEntry(name, "nasrec", res, arch.hash(), cost(arch, data.schema, space).mflops)
+    return FinalEntry(name, "nasrec", res, arch.hash(), cost(arch, data.schema, space).mflops, arch)
 
 
 def train_baseline(name: str, data: CTRDataset, *, seed: int = 0, epochs: float | None = None,
@@ -206,6 +225,14 @@ class PipelineResult:
     store: str
     seconds: dict[str, float] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, config: PipelineConfig, search, entries: list[FinalEntry], data: CTRDataset, checkpoint: str,
+           store: str, seconds: dict[str, float] | None = None) -> PipelineResult:
+        """The result of a search (``SearchResult``) and its final comparison (:func:`compare`)."""
+        chosen = next((e for e in entries if e.kind == "nasrec"), None)
+        return cls(config, chosen.arch if chosen else search.best_arch, chosen.arch_hash if chosen else search.best_hash,
+                   search.evaluated, entries, data.oracle_logloss("test"), checkpoint, store, dict(seconds or {}))
+
     @property
     def best(self) -> FinalEntry | None:
         return next((e for e in self.entries if e.kind == "nasrec"), None)
@@ -230,7 +257,9 @@ class PipelineResult:
         oracle = "" if self.oracle_test_logloss is None else f"; the oracle (Bayes-optimal) {self.oracle_test_logloss:.4f}"
         lost = [m for m, won in self.wins.items() if not won]
         verdict = ("beats every baseline" if not lost else f"does NOT beat {', '.join(lost)}")
-        return (f"searched architecture {best.arch_hash}: test log loss {best.result.test_logloss:.4f}, "
+        trained = 1 + sum(e.kind == "candidate" for e in self.entries)
+        chosen = "" if trained == 1 else f" (of the search's best {trained}, trained from scratch, lowest validation loss)"
+        return (f"searched architecture {best.arch_hash}{chosen}: test log loss {best.result.test_logloss:.4f}, "
                 f"{verdict} ({others}{oracle})")
 
     def to_json(self) -> dict[str, Any]:
@@ -246,15 +275,34 @@ class PipelineResult:
         return out
 
 
-def compare(data: CTRDataset, arch: Architecture | None, config: PipelineConfig,
+def compare(data: CTRDataset, arch: Architecture | Sequence[Architecture] | None, config: PipelineConfig,
             log: Callable[[str], None] | None = None) -> list[FinalEntry]:
-    """The searched ``arch`` (if any) and ``config.baselines``, each trained by its final recipe, same split."""
-    entries = []
-    if arch is not None:
-        entries.append(train_architecture(arch, data, config.search_space(), seed=config.seed, epochs=config.final_epochs,
-                                          max_epochs=config.max_epochs, patience=config.patience))
+    """The searched model and ``config.baselines``, each trained by its final recipe on the same split.
+
+    ``arch`` is the searched architecture, or the search's ranked candidates (``SearchResult.ranked``,
+    best first): the first ``config.final_candidates`` are trained and the one with the lowest
+    validation log loss becomes the searched model (``kind="nasrec"``, listed first); the others
+    stay in the table as ``kind="candidate"``. Test data never takes part in the choice.
+    """
+    archs = [] if arch is None else [arch] if isinstance(arch, Architecture) else list(arch)
+    trained = []
+    for rank, a in enumerate(archs[:config.final_candidates], 1):
+        entry = train_architecture(a, data, config.search_space(), seed=config.seed, epochs=config.final_epochs,
+                                   max_epochs=config.max_epochs, patience=config.patience)
+        entry.search_rank = rank
+        trained.append(entry)
         if log:
-            log(f"searched {arch.hash()}: test log loss {entries[-1].result.test_logloss:.5f}")
+            log(f"candidate {rank} {entry.arch_hash}: validation log loss {entry.val_logloss:.5f}, "
+                f"test log loss {entry.result.test_logloss:.5f}")
+    entries = []
+    if trained:
+        # the first of equals wins (the search's order); NaN (no validation) only when one was trained
+        chosen = min(trained, key=lambda e: (e.val_logloss if len(trained) > 1 else 0.0, e.search_rank))
+        for e in trained:
+            e.model, e.kind = ("searched", "nasrec") if e is chosen else (f"candidate-{e.search_rank}", "candidate")
+        entries = [chosen] + [e for e in trained if e is not chosen]
+        if log:
+            log(f"searched {chosen.arch_hash}: test log loss {chosen.result.test_logloss:.5f}")
     for name in config.baselines:
         entries.append(train_baseline(name, data, seed=config.seed, epochs=config.final_epochs,
                                       max_epochs=config.max_epochs, patience=config.patience))
@@ -278,7 +326,6 @@ def run_pipeline(data: CTRDataset, config: PipelineConfig, out: str | os.PathLik
     result = run_search(data, ckpt, config, store, callbacks=search_callbacks)
     seconds["search"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    entries = compare(data, result.best_arch, config, log=log)
+    entries = compare(data, result.ranked or result.best_arch, config, log=log)
     seconds["final"] = time.perf_counter() - t0
-    return PipelineResult(config, result.best_arch, result.best_hash, result.evaluated, entries,
-                          data.oracle_logloss("test"), str(ckpt), str(out / "search.sqlite"), seconds)
+    return PipelineResult.of(config, result, entries, data, str(ckpt), str(out / "search.sqlite"), seconds)

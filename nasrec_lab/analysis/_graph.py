@@ -83,11 +83,10 @@ def architecture_graph(arch: Architecture, schema: FeatureSchema | None = None, 
     """
     from ..supernet import OPERATORS, Geometry, make_plan
     from ..supernet._ops import axis_size
-    from ..supernet._plan import _liveness
 
     space = get_space(space)
     plan = make_plan(arch, Geometry.of(schema, space), layernorm) if schema is not None else None
-    live = _liveness(arch)
+    live = arch.liveness()
     e = schema.embedding_dim if schema is not None else space.embedding_dim
     k_fields = space.interaction_fields
 

@@ -32,6 +32,10 @@ class CandidateEvent:
     hypervolume: float
 
 
+#: how many of the best distinct candidates a search result lists (for training several from scratch)
+RANKED_KEEP = 16
+
+
 @dataclass
 class SearchResult:
     search_id: int
@@ -43,6 +47,8 @@ class SearchResult:
     pareto_seqs: list[int] = field(default_factory=list)
     hypervolume: float = 0.0
     finished: bool = False
+    #: the best candidates by the objective, one per function (architecture hash), best first
+    ranked: list[Architecture] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"search": self.name, "evaluated": self.evaluated, "best_hash": self.best_hash,
@@ -205,7 +211,17 @@ class SearchRunner:
         return SearchResult(self.search_id, self.name, len(stored), best.arch_hash if best else None,
                             best.val_logloss if best else None,
                             Architecture.from_json(json.loads(best.arch_json)) if best else None, front, hv,
-                            finished=self.searcher.done or len(stored) >= self.budget)
+                            finished=self.searcher.done or len(stored) >= self.budget, ranked=self._ranked(stored))
+
+    def _ranked(self, stored: dict[int, CandidateRecord], keep: int = RANKED_KEEP) -> list[Architecture]:
+        scored = sorted((f, seq) for f, seq in ((self._fit(r), s) for s, r in stored.items()) if math.isfinite(f))
+        out: dict[str, Architecture] = {}
+        for _, seq in scored:
+            arch = Architecture.from_json(json.loads(stored[seq].arch_json))
+            out.setdefault(arch.hash(), arch)  # hashed again: a store written before the live-form hash
+            if len(out) == keep:
+                break
+        return list(out.values())
 
 
 def _score_of(rec: CandidateRecord) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
-from ._operators import BINARY_DENSE_OPS, DENSE_SET_OPS, INTERACTIONS, OPERATOR_INFO
+from ._operators import BINARY_DENSE_OPS, DENSE_SET_OPS, INTERACTIONS, OPERATOR_INFO, SPARSE_READING_DENSE_OPS
 from ._space import SearchSpace, get_space
 
 ARCH_FORMAT = "nasrec-lab/architecture-v1"
@@ -69,6 +69,19 @@ class Block:
         }
 
 
+class BlockLiveness(NamedTuple):
+    """What of a block reaches the head; the rest is never computed (nor allocated in a standalone model)."""
+
+    dense: bool  # its dense operators (and FM) run
+    sparse: bool  # its sparse operators run
+    sparse_read: bool  # its sparse output is read downstream (so its DSI runs, if on)
+
+
+# Block fields by the part of the block that uses them (the hash drops the fields of dead parts).
+_DENSE_FIELDS = ("dense_in", "left", "right", "dense_ops", "dense_width", "deep_fm")
+_SPARSE_FIELDS = ("sparse_ops", "sparse_width")
+
+
 @dataclass(frozen=True)
 class Architecture:
     """A sequence of blocks; JSON round-trip, canonical form and a stable hash.
@@ -116,9 +129,60 @@ class Architecture:
             )
         return Architecture(tuple(out))
 
+    def liveness(self) -> tuple[BlockLiveness, ...]:
+        """Per block, what of it reaches the head (the head reads the last block's two outputs)."""
+        n = len(self.blocks)
+        need_d = [False] * (n + 1)
+        need_s = [False] * (n + 1)
+        need_d[n] = need_s[n] = True
+        out: list[BlockLiveness] = []
+        for i in range(n - 1, -1, -1):
+            b = self.blocks[i]
+            dense = need_d[i + 1] or (need_s[i + 1] and b.dense_sparse_interact)
+            sparse = need_s[i + 1] or (dense and b.deep_fm)
+            if dense:
+                for op in b.dense_ops:
+                    for k in ((b.left, b.right) if op in BINARY_DENSE_OPS else b.dense_in):
+                        need_d[k] = True
+                    if op in SPARSE_READING_DENSE_OPS:
+                        for k in b.sparse_in:
+                            need_s[k] = True
+            if sparse:
+                for k in b.sparse_in:
+                    need_s[k] = True
+            out.append(BlockLiveness(dense, sparse, need_s[i + 1]))
+        return tuple(reversed(out))
+
+    def live_form(self) -> list[dict[str, Any] | None]:
+        """The canonical blocks' JSON with what never reaches the head set to ``None`` (a dead block is ``None``).
+
+        Two architectures with the same live form compute the same function with the same
+        parameters; evolution proposing one after the other would spend a candidate on nothing.
+        """
+        out: list[dict[str, Any] | None] = []
+        for block, live in zip(self.canonical().blocks, self.liveness()):
+            d = block.to_json()
+            if not (live.dense or live.sparse):
+                out.append(None)
+                continue
+            if not live.dense:
+                d.update(dict.fromkeys(_DENSE_FIELDS))
+            if not live.sparse:
+                d.update(dict.fromkeys(_SPARSE_FIELDS))
+                if not (live.dense and any(op in SPARSE_READING_DENSE_OPS for op in block.dense_ops)):
+                    d["sparse_in"] = None
+            if not (live.dense and live.sparse_read):
+                d["dense_sparse_interact"] = None
+            out.append(d)
+        return out
+
     def hash(self) -> str:
-        """A stable 16-hex-digit hash of the canonical form (equal for equivalent architectures)."""
-        text = json.dumps(self.canonical().to_json()["blocks"], sort_keys=True, separators=(",", ":"))
+        """A stable 16-hex-digit hash of the live canonical form (equal for equivalent architectures).
+
+        Choices that cannot change the function are left out: those :meth:`canonical` normalises
+        and those of parts that never reach the head (:meth:`live_form`).
+        """
+        text = json.dumps(self.live_form(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def to_json(self) -> dict[str, Any]:

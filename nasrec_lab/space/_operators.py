@@ -168,7 +168,7 @@ class _NameView(Mapping[str, str]):
 
 
 class _DenseReaders(Set[str]):
-    """Dense operators reading their dense input set (``"dense"``) or left/right (``"left"``)."""
+    """Dense operators reading their dense input set (``"dense"``), left/right (``"left"``) or the sparse input."""
 
     def __init__(self, reads: str) -> None:
         self.reads = reads
@@ -197,6 +197,7 @@ class _DenseReaders(Set[str]):
 OPERATOR_KINDS: Mapping[str, str] = _KindView()
 DENSE_SET_OPS: Set[str] = _DenseReaders("dense")
 BINARY_DENSE_OPS: Set[str] = _DenseReaders("left")
+SPARSE_READING_DENSE_OPS: Set[str] = _DenseReaders("sparse")
 OPERATOR_LABELS: Mapping[str, str] = _NameView("label")
 RELEASE_NAMES: Mapping[str, str] = _NameView("release_name")
 

@@ -126,11 +126,13 @@ class SuperNet(nn.Module):
     """
 
     def __init__(self, schema: FeatureSchema, space: SearchSpace | str = "full", *, layernorm: bool = True,
-                 seed: int = 0, sparse_grad: bool = True) -> None:
+                 seed: int = 0, sparse_grad: bool = True, always_project: bool = False) -> None:
         super().__init__()
         self.schema = schema
         self.space = get_space(space)
         self.layernorm = layernorm
+        # Paths as the release's supernet computes them (see make_plan); False: as its standalone models.
+        self.always_project = always_project
         self.geometry = Geometry.of(schema, self.space)
         gen = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng(devices=[]):
@@ -146,10 +148,11 @@ class SuperNet(nn.Module):
         self.head = ParamHolder(OPERATORS["head"].params(self.geometry.head_ctx_full(layernorm)), gen)
 
     def config(self) -> dict[str, Any]:
-        return {"schema": self.schema.to_json(), "space": self.space.to_json(), "layernorm": self.layernorm}
+        return {"schema": self.schema.to_json(), "space": self.space.to_json(), "layernorm": self.layernorm,
+                "always_project": self.always_project}
 
     def plan(self, arch: Architecture) -> PathPlan:
-        return make_plan(arch, self.geometry, self.layernorm)
+        return make_plan(arch, self.geometry, self.layernorm, self.always_project)
 
     def _getter(self, plan: PathPlan) -> ParamGetter:
         def get(i: int, op: str, ctx: OpCtx) -> dict[str, Tensor]:
@@ -226,16 +229,17 @@ class Subnet(nn.Module):
 
     def __init__(self, arch: Architecture, schema: FeatureSchema, space: SearchSpace | str, *,
                  layernorm: bool = True, values: dict[str, Tensor] | None = None, seed: int = 0,
-                 sparse_grad: bool = True) -> None:
+                 sparse_grad: bool = True, always_project: bool = False) -> None:
         super().__init__()
         self.arch = arch
         self.schema = schema
         self.space = get_space(space)
         self.layernorm = layernorm
+        self.always_project = always_project  # a path of an always-projecting supernet (materialize)
         if arch.is_subnet:
             validate(arch, self.space)
         self.geometry = Geometry.of(schema, self.space)
-        self._plan = make_plan(arch, self.geometry, layernorm)
+        self._plan = make_plan(arch, self.geometry, layernorm, always_project)
         gen = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -265,7 +269,7 @@ class Subnet(nn.Module):
 
     def config(self) -> dict[str, Any]:
         return {"arch": self.arch.to_json(), "schema": self.schema.to_json(), "space": self.space.to_json(),
-                "layernorm": self.layernorm}
+                "layernorm": self.layernorm, "always_project": self.always_project}
 
     def save(self, path: str | os.PathLike) -> None:
         """Write architecture, schema, space and weights to one file, atomically."""
@@ -287,7 +291,8 @@ def load_subnet(path: str | os.PathLike, map_location: str | torch.device = "cpu
         raise ValueError(f"{path}: not a nasrec-lab subnet file (format {obj.get('format') if isinstance(obj, dict) else None!r})")
     cfg = obj["config"]
     model = Subnet(Architecture.from_json(cfg["arch"]), FeatureSchema.from_json(cfg["schema"]),
-                   SearchSpace.from_json(cfg["space"]), layernorm=cfg["layernorm"])
+                   SearchSpace.from_json(cfg["space"]), layernorm=cfg["layernorm"],
+                   always_project=bool(cfg.get("always_project", False)))
     model.load_state_dict(obj["state_dict"])
     return model
 
@@ -296,7 +301,8 @@ def materialize(supernet: SuperNet, arch: Architecture) -> Subnet:
     """A standalone copy of the path ``arch`` with the supernet's current (inherited) weights."""
     with torch.no_grad():
         values = {k: v.detach() for k, v in supernet.path_parameters(arch).items()}
-        return Subnet(arch, supernet.schema, supernet.space, layernorm=supernet.layernorm, values=values)
+        return Subnet(arch, supernet.schema, supernet.space, layernorm=supernet.layernorm, values=values,
+                      always_project=supernet.always_project)
 
 
 def build(arch: Architecture, schema: FeatureSchema, space: SearchSpace | str = "full", *,

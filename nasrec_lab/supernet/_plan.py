@@ -13,19 +13,8 @@ from functools import lru_cache
 
 from ..data import FeatureSchema
 from ..space import Architecture, Block, SearchSpace
-from ..space._operators import BINARY_DENSE_OPS, DENSE_SET_OPS, OPERATOR_INFO
+from ..space._operators import BINARY_DENSE_OPS, DENSE_SET_OPS
 from ._ops import OPERATORS, OpCtx, Ranges
-
-
-class _SparseReaders:
-    """Dense operators that also read the sparse input (kind "dense-sparse"), looked up live."""
-
-    def __contains__(self, op: str) -> bool:
-        info = OPERATOR_INFO.get(op)
-        return info is not None and info.kind == "dense-sparse" and info.reads_sparse
-
-
-SPARSE_READING_DENSE_OPS = _SparseReaders()
 
 
 @dataclass(frozen=True)
@@ -122,43 +111,20 @@ def _merge(ranges: list[tuple[int, int]]) -> Ranges:
     return Ranges(tuple(out))
 
 
-def _liveness(arch: Architecture) -> list[tuple[bool, bool, bool]]:
-    """Per block: (dense ops run, sparse ops run, sparse output read downstream)."""
-    n = len(arch.blocks)
-    need_d = [False] * (n + 1)
-    need_s = [False] * (n + 1)
-    need_d[n] = need_s[n] = True  # the head reads the last block's outputs
-    out: list[tuple[bool, bool, bool]] = [(False, False, False)] * n
-    for i in range(n - 1, -1, -1):
-        b = arch.blocks[i]
-        j = i + 1
-        dense_live = need_d[j] or (need_s[j] and b.dense_sparse_interact)
-        sparse_live = need_s[j] or (dense_live and b.deep_fm)
-        if dense_live:
-            for op in b.dense_ops:
-                if op in BINARY_DENSE_OPS:
-                    need_d[b.left] = need_d[b.right] = True
-                else:
-                    for k in b.dense_in:
-                        need_d[k] = True
-                if op in SPARSE_READING_DENSE_OPS:
-                    for k in b.sparse_in:
-                        need_s[k] = True
-        if sparse_live:
-            for k in b.sparse_in:
-                need_s[k] = True
-        out[i] = (dense_live, sparse_live, need_s[j])
-    return out
-
-
 @lru_cache(maxsize=4096)
-def make_plan(arch: Architecture, geo: Geometry, layernorm: bool) -> PathPlan:
-    """The static plan of ``arch`` on the supernet geometry ``geo`` (cached)."""
+def make_plan(arch: Architecture, geo: Geometry, layernorm: bool, always_project: bool = False) -> PathPlan:
+    """The static plan of ``arch`` on the supernet geometry ``geo`` (cached).
+
+    ``always_project``: every optional projection runs, also between equal sizes (the FM's
+    Linear+LN at w = e, the interaction's at w = k*e, a Sum's or Gating's at c = w), as in the
+    release's supernet, which runs every block at the largest widths; the release's standalone
+    models (and so ours, by default) skip them.
+    """
     if len(arch.blocks) != geo.num_blocks:
         raise ValueError(f"architecture has {len(arch.blocks)} blocks, the supernet {geo.num_blocks}")
     dense_w = [geo.n_dense]  # actual widths of outputs 0..i
     sparse_fields = [[(0, geo.n_sparse)]]  # per output: its fields as offsets inside its slot
-    live = _liveness(arch)
+    live = arch.liveness()
     plans = []
     for i, b in enumerate(arch.blocks):
         for name, idx in (("dense_in", b.dense_in), ("sparse_in", b.sparse_in), ("left", (b.left,)),
@@ -178,7 +144,8 @@ def make_plan(arch: Architecture, geo: Geometry, layernorm: bool) -> PathPlan:
         sparse = _merge([(geo.sparse_offset(j) + s, n) for j in b.sparse_in for s, n in sparse_fields[j]])
         reads_lr = any(op in BINARY_DENSE_OPS for op in b.dense_ops)
         c = max(dense_w[b.left], dense_w[b.right]) if reads_lr else 0
-        ctx = OpCtx(geo.e, b.dense_width, b.sparse_width, dense, sparse, c, layernorm, geo.k)
+        ctx = OpCtx(geo.e, b.dense_width, b.sparse_width, dense, sparse, c, layernorm, geo.k,
+                    allocate_all=always_project)
         dense_live, sparse_live, sparse_needed = live[i]
         plans.append(BlockPlan(b, ctx, any(op in DENSE_SET_OPS for op in b.dense_ops), reads_lr,
                                dense_live, sparse_live, sparse_needed))

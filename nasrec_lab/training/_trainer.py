@@ -370,7 +370,7 @@ def supernet_from_checkpoint(path: str | os.PathLike, **kwargs: Any) -> SuperNet
         raise ValueError(f"{path}: holds a {state['kind']}, not a supernet")
     cfg = state["model_config"]
     net = SuperNet(FeatureSchema.from_json(cfg["schema"]), SearchSpace.from_json(cfg["space"]),
-                   layernorm=cfg["layernorm"], **kwargs)
+                   layernorm=cfg["layernorm"], always_project=bool(cfg.get("always_project", False)), **kwargs)
     net.load_state_dict(state["model"])
     return net
 

@@ -1,0 +1,71 @@
+"""The final stage trains the search's best candidates and chooses among them on validation only."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import nasrec_lab.pipeline as pipeline
+from nasrec_lab.pipeline import FinalEntry, PipelineConfig, PipelineResult, compare
+from nasrec_lab.space import SMALL, sample_architecture
+from nasrec_lab.training import FinalResult
+
+
+def _result(val: list[float], test: float) -> FinalResult:
+    return FinalResult(test_logloss=test, test_auc=0.7, test_normalized_entropy=0.9, test_calibration=1.0,
+                       protocol="early-stopping", epochs=len(val), best_epoch=int(np.argmin(val)) + 1 if val else None, steps=10,
+                       train_seconds=0.1, recipe={}, val_logloss_per_epoch=val)
+
+
+@pytest.fixture
+def candidates():
+    rng = np.random.default_rng(0)
+    archs = []
+    while len(archs) < 4:
+        a = sample_architecture(SMALL, rng)
+        if a.hash() not in {b.hash() for b in archs}:
+            archs.append(a)
+    return archs
+
+
+def test_the_lowest_validation_loss_is_chosen_and_test_plays_no_part(monkeypatch, candidates, small_synth):
+    # per candidate (search rank 1..4): validation curve and test loss; rank 3 has the best validation
+    # epoch, rank 2 the best test loss, rank 1 is the search's pick; rank 4 is beyond final_candidates
+    planted = {candidates[0].hash(): ([0.50, 0.47], 0.470), candidates[1].hash(): ([0.49, 0.48], 0.440),
+               candidates[2].hash(): ([0.48, 0.46, 0.47], 0.460), candidates[3].hash(): ([0.30], 0.300)}
+    trained = []
+
+    def fake_train(arch, data, space, **kw):
+        trained.append(arch.hash())
+        val, test = planted[arch.hash()]
+        return FinalEntry("searched", "nasrec", _result(val, test), arch.hash(), 0.1, arch)
+
+    monkeypatch.setattr(pipeline, "train_architecture", fake_train)
+    monkeypatch.setattr(pipeline, "train_baseline",
+                        lambda name, data, **kw: FinalEntry(name, "baseline", _result([0.47], 0.465)))
+    config = PipelineConfig(space="small", final_candidates=3, baselines=("dlrm",))
+    entries = compare(small_synth, candidates, config)
+    assert trained == [a.hash() for a in candidates[:3]]  # the best three, in the search's order
+    assert [(e.kind, e.search_rank) for e in entries] == [("nasrec", 3), ("candidate", 1), ("candidate", 2),
+                                                          ("baseline", None)]
+    assert entries[0].val_logloss == pytest.approx(0.46)
+    result = PipelineResult.of(config, type("S", (), {"best_arch": candidates[0], "best_hash": candidates[0].hash(),
+                                                      "evaluated": 12})(), entries, small_synth, "ck", "st")
+    assert result.best_hash == candidates[2].hash() and result.best_arch == candidates[2]
+    assert result.to_json()["best_test_logloss"] == pytest.approx(0.460)
+    assert "of the search's best 3" in result.headline() and "beats every baseline" in result.headline()
+    # one candidate: it is the searched model whatever its validation says (fixed-epochs gives none)
+    config1 = PipelineConfig(space="small", baselines=())
+    only = compare(small_synth, candidates, config1)
+    assert [(e.kind, e.arch_hash) for e in only] == [("nasrec", candidates[0].hash())]
+    assert "of the search's best" not in PipelineResult.of(config1, result, only, small_synth, "ck", "st").headline()
+
+
+def test_choosing_among_candidates_needs_the_validation_split():
+    with pytest.raises(ValueError, match="fixed-epochs protocol"):
+        PipelineConfig(final_candidates=2, final_epochs=1)
+    with pytest.raises(ValueError, match="final_candidates must be >= 1"):
+        PipelineConfig(final_candidates=0)
+    assert math.isnan(FinalEntry("x", "nasrec", _result([], 0.5)).val_logloss)
