@@ -48,6 +48,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup-steps", type=int, help="full-path warm-up steps (default: 10%% of --steps)")
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--no-layernorm", action="store_true", help="supernet without LayerNorm")
+    p.add_argument("--standalone-paths", action="store_true",
+                   help="compute paths as the release's standalone models (projections between equal sizes "
+                        "skipped) instead of as its supernet (every projection applied; the default)")
     p.add_argument("--table-cap", type=int, help="cap embedding tables (the release uses 500000 in search)")
     _train_options(p, SUPERNET)
     p.set_defaults(func=cmd_train_supernet)
@@ -111,7 +114,8 @@ def cmd_train_supernet(args: argparse.Namespace) -> int:
                 fh.write(json.dumps({"event": type(event).__name__, **event.to_json()}) + "\n")
 
     trainer = supernet_trainer(ds, args.space, args.steps, seed=args.seed, sampler=args.sampler,
-                               warmup_steps=args.warmup_steps, layernorm=not args.no_layernorm, checkpoint_dir=out,
+                               warmup_steps=args.warmup_steps, layernorm=not args.no_layernorm,
+                               always_project=not args.standalone_paths, checkpoint_dir=out,
                                callbacks=[FunctionCallback(on_step=write_log)], progress=not args.no_progress,
                                rank=rank, world_size=world, sparse_grad=world == 1,
                                batch_size=args.batch_size, lr=args.lr, checkpoint_every=args.checkpoint_every,

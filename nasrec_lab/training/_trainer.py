@@ -297,8 +297,9 @@ class Trainer:
         state = read_checkpoint(path)
         mine = self.model.config()
         theirs = state["model_config"]
-        for key in ("schema", "space", "layernorm", "arch"):
-            if key in mine and theirs.get(key) != mine[key]:
+        for key in ("schema", "space", "layernorm", "arch", "always_project"):
+            # a checkpoint written before always_project existed computed standalone-form paths
+            if key in mine and theirs.get(key, False if key == "always_project" else None) != mine[key]:
                 raise ValueError(f"{path}: checkpoint {key} differs from this run's "
                                  f"({_describe(key, theirs.get(key))} vs {_describe(key, mine[key])})")
         kind = "supernet" if self.is_supernet else "subnet"

@@ -95,6 +95,8 @@ def test_each_case_is_one_line_with_exit_code_2(tiny, tmp_path):
         # 7: silent resumes
         "resume other lr": (resume + ["--lr", "0.2"], "train-supernet", "lr 0.12", "0.2"),
         "resume other warm-up": (resume + ["--warmup-steps", "2"], "train-supernet", "warm-up"),
+        "resume other path form": (resume + ["--standalone-paths"], "train-supernet", "always_project",
+                                   "True vs False"),
         "resume other data": ([*resume[:2], str(tiny.other_data), *resume[3:]], "train-supernet", "other data"),
         "resume changed supernet": (search + ["--supernet", str(tmp_path / "sn.pt"), "--store",
                                               str(tmp_path / "sn.sqlite"), "--budget", "2", "--name", "sn",

@@ -77,11 +77,11 @@ def test_the_fm_term_at_w_equal_e_is_projected_as_written_out(tmp_path):
 
 
 def test_a_supernet_checkpoint_keeps_its_form(tmp_path, small_synth):
-    from nasrec_lab.pipeline import supernet_trainer
+    from nasrec_lab.cli import main
     from nasrec_lab.training import supernet_from_checkpoint
 
-    for form in (True, False):
-        trainer = supernet_trainer(small_synth, "small", 2, seed=0, batch_size=64, always_project=form,
-                                   checkpoint_dir=tmp_path / str(form))
-        ckpt = trainer.run().save_checkpoint()
-        assert supernet_from_checkpoint(ckpt).always_project is form
+    for flags, form in (([], True), (["--standalone-paths"], False)):
+        out = tmp_path / str(form)
+        assert main(["train-supernet", "--data", str(small_synth.path), "--space", "small", "--steps", "2",
+                     "--batch-size", "64", "--out", str(out), "--no-progress", *flags]) == 0
+        assert supernet_from_checkpoint(out / "checkpoint.pt").always_project is form
