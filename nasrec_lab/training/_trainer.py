@@ -300,8 +300,11 @@ class Trainer:
         for key in ("schema", "space", "layernorm", "arch", "always_project"):
             # a checkpoint written before always_project existed computed standalone-form paths
             if key in mine and theirs.get(key, False if key == "always_project" else None) != mine[key]:
+                hint = (" (the form of the supernet's paths; train-supernet --standalone-paths is the standalone "
+                        "form, the default the release's supernet form)") if key == "always_project" else ""
                 raise ValueError(f"{path}: checkpoint {key} differs from this run's "
-                                 f"({_describe(key, theirs.get(key))} vs {_describe(key, mine[key])})")
+                                 f"({_describe(key, theirs.get(key, False if key == 'always_project' else None))} "
+                                 f"vs {_describe(key, mine[key])}){hint}")
         kind = "supernet" if self.is_supernet else "subnet"
         if state["kind"] != kind:
             raise ValueError(f"{path}: a {state['kind']} checkpoint cannot resume {kind} training")
