@@ -296,8 +296,8 @@ def compare(data: CTRDataset, arch: Architecture | Sequence[Architecture] | None
                 f"test log loss {entry.result.test_logloss:.5f}")
     entries = []
     if trained:
-        # the first of equals wins (the search's order); NaN (no validation) only when one was trained
-        chosen = min(trained, key=lambda e: (e.val_logloss if len(trained) > 1 else 0.0, e.search_rank))
+        # one candidate needs no validation (fixed epochs have none); among several the search's order breaks ties
+        chosen = trained[0] if len(trained) == 1 else min(trained, key=lambda e: (e.val_logloss, e.search_rank))
         for e in trained:
             e.model, e.kind = ("searched", "nasrec") if e is chosen else (f"candidate-{e.search_rank}", "candidate")
         entries = [chosen] + [e for e in trained if e is not chosen]

@@ -214,9 +214,8 @@ class SearchRunner:
                             finished=self.searcher.done or len(stored) >= self.budget, ranked=self._ranked(stored))
 
     def _ranked(self, stored: dict[int, CandidateRecord], keep: int = RANKED_KEEP) -> list[Architecture]:
-        scored = sorted((f, seq) for f, seq in ((self._fit(r), s) for s, r in stored.items()) if math.isfinite(f))
         out: dict[str, Architecture] = {}
-        for _, seq in scored:
+        for _, seq in sorted(zip((f for f, _ in self._points), self._seqs)):  # the finite fits, as tracked
             arch = Architecture.from_json(json.loads(stored[seq].arch_json))
             out.setdefault(arch.hash(), arch)  # hashed again: a store written before the live-form hash
             if len(out) == keep:

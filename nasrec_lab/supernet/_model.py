@@ -118,6 +118,10 @@ def _block_ops(space: SearchSpace) -> tuple[str, ...]:
     return space.dense_ops + space.sparse_ops + tuple(space.interactions)
 
 
+#: what a model config (checkpoint, subnet file) written before a key existed meant by it
+LEGACY_CONFIG: dict[str, Any] = {"always_project": False}
+
+
 class SuperNet(nn.Module):
     """Every operator of ``space`` for data of ``schema``, at the largest widths.
 
@@ -289,10 +293,10 @@ def load_subnet(path: str | os.PathLike, map_location: str | torch.device = "cpu
         raise ValueError(f"{path}: not a readable nasrec-lab subnet file ({exc.__class__.__name__}: {exc})") from exc
     if not isinstance(obj, dict) or obj.get("format") != "nasrec-lab/subnet-v1":
         raise ValueError(f"{path}: not a nasrec-lab subnet file (format {obj.get('format') if isinstance(obj, dict) else None!r})")
-    cfg = obj["config"]
+    cfg = {**LEGACY_CONFIG, **obj["config"]}
     model = Subnet(Architecture.from_json(cfg["arch"]), FeatureSchema.from_json(cfg["schema"]),
                    SearchSpace.from_json(cfg["space"]), layernorm=cfg["layernorm"],
-                   always_project=bool(cfg.get("always_project", False)))
+                   always_project=cfg["always_project"])
     model.load_state_dict(obj["state_dict"])
     return model
 

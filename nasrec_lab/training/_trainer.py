@@ -23,6 +23,7 @@ from .._atomic import atomic_write_bytes, remove_stale_temps
 from ..data import CTRDataset, FeatureSchema
 from ..space import Architecture, PathSampler, SearchSpace
 from ..supernet import Subnet, SuperNet
+from ..supernet._model import LEGACY_CONFIG
 from . import _distributed as dist_utils
 from ._events import Callback, CheckpointEvent, EvalEvent, StepEvent
 from ._metrics import Metrics, evaluate
@@ -296,15 +297,13 @@ class Trainer:
         """Resume from :meth:`save_checkpoint`; refuses a corrupt or mismatched file with the reason."""
         state = read_checkpoint(path)
         mine = self.model.config()
-        theirs = state["model_config"]
+        theirs = {**LEGACY_CONFIG, **state["model_config"]}
         for key in ("schema", "space", "layernorm", "arch", "always_project"):
-            # a checkpoint written before always_project existed computed standalone-form paths
-            if key in mine and theirs.get(key, False if key == "always_project" else None) != mine[key]:
+            if key in mine and theirs.get(key) != mine[key]:
                 hint = (" (the form of the supernet's paths; train-supernet --standalone-paths is the standalone "
                         "form, the default the release's supernet form)") if key == "always_project" else ""
                 raise ValueError(f"{path}: checkpoint {key} differs from this run's "
-                                 f"({_describe(key, theirs.get(key, False if key == 'always_project' else None))} "
-                                 f"vs {_describe(key, mine[key])}){hint}")
+                                 f"({_describe(key, theirs.get(key))} vs {_describe(key, mine[key])}){hint}")
         kind = "supernet" if self.is_supernet else "subnet"
         if state["kind"] != kind:
             raise ValueError(f"{path}: a {state['kind']} checkpoint cannot resume {kind} training")
@@ -372,9 +371,9 @@ def supernet_from_checkpoint(path: str | os.PathLike, **kwargs: Any) -> SuperNet
     state = read_checkpoint(path)
     if state["kind"] != "supernet":
         raise ValueError(f"{path}: holds a {state['kind']}, not a supernet")
-    cfg = state["model_config"]
+    cfg = {**LEGACY_CONFIG, **state["model_config"]}
     net = SuperNet(FeatureSchema.from_json(cfg["schema"]), SearchSpace.from_json(cfg["space"]),
-                   layernorm=cfg["layernorm"], always_project=bool(cfg.get("always_project", False)), **kwargs)
+                   layernorm=cfg["layernorm"], always_project=cfg["always_project"], **kwargs)
     net.load_state_dict(state["model"])
     return net
 
