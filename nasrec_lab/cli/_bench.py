@@ -37,6 +37,7 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     se.add_argument("--candidates", type=int, default=3, help="candidates timed for nasrec-lab")
     se.add_argument("--reference-candidates", type=int, default=1)
     se.add_argument("--space", choices=SPACE_CHOICES, default="full")
+    se.add_argument("--device", default="cpu", help="cpu (2 threads) or cuda")
     _outputs(se)
     se.set_defaults(func=cmd_bench_search)
 
@@ -59,7 +60,7 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
 
     return _emit(bench_search(finetune_steps=args.finetune_steps, eval_batches=args.eval_batches,
                               candidates=args.candidates, reference_candidates=args.reference_candidates,
-                              space=args.space), args)
+                              space=args.space, device=args.device), args)
 
 
 def _emit(result: dict, args: argparse.Namespace) -> int:

@@ -305,8 +305,10 @@ def materialize(supernet: SuperNet, arch: Architecture) -> Subnet:
     """A standalone copy of the path ``arch`` with the supernet's current (inherited) weights."""
     with torch.no_grad():
         values = {k: v.detach() for k, v in supernet.path_parameters(arch).items()}
-        return Subnet(arch, supernet.schema, supernet.space, layernorm=supernet.layernorm, values=values,
-                      always_project=supernet.always_project)
+        subnet = Subnet(arch, supernet.schema, supernet.space, layernorm=supernet.layernorm, values=values,
+                        always_project=supernet.always_project)
+    # the buffers (embedding offsets) are made on the CPU: the copy lives where the supernet does
+    return subnet.to(next(supernet.parameters()).device)
 
 
 def build(arch: Architecture, schema: FeatureSchema, space: SearchSpace | str = "full", *,
