@@ -72,15 +72,19 @@ class SlicedAdagrad(torch.optim.Optimizer):
     """
 
     def __init__(self, params: Iterable[nn.Parameter], lr: float = 0.12, eps: float = 1e-2,
-                 initial_accumulator_value: float = 0.0, weight_decay: float = 0.0) -> None:
+                 initial_accumulator_value: float = 0.0, weight_decay: float = 0.0,
+                 embeddings: Iterable[nn.Parameter] = ()) -> None:
         if lr <= 0 or eps <= 0:
             raise ValueError(f"lr and eps must be > 0, got lr={lr}, eps={eps}")
         super().__init__(params, dict(lr=lr, eps=eps, initial_accumulator_value=initial_accumulator_value,
                                       weight_decay=weight_decay))
+        # ``embeddings`` start at 0 whatever ``initial_accumulator_value``: a table row's step stays
+        # Adagrad's; the value is for dense weights, whose first steps add up over their inputs.
+        zero = {id(p) for p in embeddings}
         for group in self.param_groups:
             for p in group["params"]:
-                self.state[p]["sum"] = torch.full_like(p, group["initial_accumulator_value"],
-                                                       memory_format=torch.preserve_format)
+                start = 0.0 if id(p) in zero else group["initial_accumulator_value"]
+                self.state[p]["sum"] = torch.full_like(p, start, memory_format=torch.preserve_format)
 
     @torch.no_grad()
     def step(self, closure=None, regions: dict[nn.Parameter, list[Region]] | None = None):  # type: ignore[override]

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from .._atomic import atomic_write_bytes, remove_stale_temps
 from ..data import CTRDataset, FeatureSchema
@@ -42,6 +43,7 @@ class TrainConfig:
     batch_size: int = SUPERNET.batch_size
     lr: float = SUPERNET.lr
     eps: float = 1e-2
+    initial_accumulator: float = 0.0  # Adagrad's (see Recipe.initial_accumulator)
     weight_decay: float = 0.0
     warmup_fraction: float = 0.1
     min_warmup_steps: int = 0
@@ -134,7 +136,9 @@ class Trainer:
         if not self.params:
             raise ValueError(f"no trainable parameters (of {len(names)})")
         self.optimizer = SlicedAdagrad(self.params, lr=self.config.lr, eps=self.config.eps,
-                                       weight_decay=self.config.weight_decay)
+                                       initial_accumulator_value=self.config.initial_accumulator,
+                                       weight_decay=self.config.weight_decay,
+                                       embeddings=[m.weight for m in model.modules() if isinstance(m, nn.Embedding)])
         self.scheduler = cosine_with_warmup(self.optimizer, self.total_steps, self.config.warmup_fraction,
                                             self.config.min_warmup_steps)
         self.step = 0
@@ -329,7 +333,7 @@ class Trainer:
         """A resume continues the same run: a setting the checkpoint would silently override
         (or one that would change what the rest of the run means) is refused with both values."""
         theirs, mine = state.get("train_config", {}), asdict(self.config)
-        for key in ("lr", "batch_size", "eps", "weight_decay", "warmup_fraction", "min_warmup_steps", "clip_norm",
+        for key in ("lr", "batch_size", "eps", "initial_accumulator", "weight_decay", "warmup_fraction", "min_warmup_steps", "clip_norm",
                     "seed", "train_split"):
             if key in theirs and theirs[key] != mine[key]:
                 raise ValueError(f"{path}: the checkpoint was trained with {key} {theirs[key]!r}, this run asks for "

@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -10,14 +11,18 @@ from nasrec_lab.supernet import SuperNet
 from nasrec_lab.training._optim import SlicedAdagrad, clip_grad_norm, cosine_with_warmup
 
 
-def test_sliced_adagrad_equals_torch_adagrad_on_supernet_paths():
+@pytest.mark.parametrize("initial", [0.0, 0.1])
+def test_sliced_adagrad_equals_torch_adagrad_on_supernet_paths(initial):
     schema = FeatureSchema(dense=("a", "b", "c"), sparse=("x", "y", "z"), table_sizes=(20, 30, 40))
     space = FULL.replace(name="tiny", num_blocks=3, dense_widths=(8, 16), sparse_widths=(4, 8), embedding_dim=16)
     # float64: the two optimizers are the same arithmetic in another order; float32 rounding with one
     # thread (left by an earlier in-process CLI run) drifted past the tolerance
     nets = [SuperNet(schema, space, seed=0, sparse_grad=True).double() for _ in range(2)]
-    ref_opt = torch.optim.Adagrad(nets[0].parameters(), lr=0.1, eps=1e-2)
-    ours = SlicedAdagrad(nets[1].parameters(), lr=0.1, eps=1e-2)
+    ref_opt = torch.optim.Adagrad(nets[0].parameters(), lr=0.1, eps=1e-2, initial_accumulator_value=initial)
+    # the initial accumulator is for dense weights; the embedding table's starts at 0
+    ref_opt.state[nets[0].stem.embedding.weight]["sum"].zero_()
+    ours = SlicedAdagrad(nets[1].parameters(), lr=0.1, eps=1e-2, initial_accumulator_value=initial,
+                         embeddings=[nets[1].stem.embedding.weight])
     rng = np.random.default_rng(0)
     g = torch.Generator().manual_seed(0)
     for _ in range(8):

@@ -170,7 +170,7 @@ def test_two_process_ddp_equals_one_process_with_the_global_batch(tiny, tmp_path
     worst = max((a[k] - b[k]).abs().max().item() for k in a)
     assert worst <= 1e-5
     moved = max((a[k] - SuperNet(tiny.schema, SMALL, seed=2).state_dict()[k]).abs().max().item() for k in a)
-    assert moved > 1e-3  # the runs trained
+    assert moved > 1e-4  # the runs trained (an untrained copy moves 0)
 
 
 def test_train_subnet_and_finetune_cli_json_contract(tiny, tmp_path):
