@@ -112,7 +112,7 @@ class Recipe:
 #: schedule instead. And the dense weights' accumulator starts at 0.1 (TensorFlow's default; the
 #: release: 0): the head columns of wide blocks, which few paths train, still took that first step far
 #: into a run (demo settings, 100k rows: 11 of 200 steps above 2 nats, worst 8.5, mean of the last 50
-#: 1.01; with 0.1: none above 1.25, 0.65; tests/training/test_supernet_stability.py).
+#: 1.01; with 0.1: worst 1.23, 0.65; tests/training/test_supernet_stability.py).
 SUPERNET = Recipe("supernet", lr=0.12, batch_size=512, steps=15_000, layernorm=True, min_warmup_steps=1500,
                   initial_accumulator=0.1)
 
