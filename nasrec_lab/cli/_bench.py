@@ -38,6 +38,8 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     se.add_argument("--reference-candidates", type=int, default=1)
     se.add_argument("--space", choices=SPACE_CHOICES, default="full")
     se.add_argument("--device", default="cpu", help="cpu (2 threads) or cuda")
+    se.add_argument("--workers", type=int, default=2,
+                    help="also time N single-threaded scoring processes (search --backend process); 0: not")
     _outputs(se)
     se.set_defaults(func=cmd_bench_search)
 
@@ -60,7 +62,7 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
 
     return _emit(bench_search(finetune_steps=args.finetune_steps, eval_batches=args.eval_batches,
                               candidates=args.candidates, reference_candidates=args.reference_candidates,
-                              space=args.space, device=args.device), args)
+                              space=args.space, device=args.device, workers=args.workers), args)
 
 
 def _emit(result: dict, args: argparse.Namespace) -> int:
