@@ -138,8 +138,10 @@ def test_bench_supernet_and_search_json_contracts():
     proc = run_cli("bench", "search", "--finetune-steps", "2", "--eval-batches", "1", "--candidates", "1",
                    "--space", "small", "--json")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    for key in ("candidates_per_min", "reference_candidates_per_min", "speedup"):
+    for key in ("candidates_per_min", "reference_candidates_per_min", "speedup", "process_candidates_per_min",
+                "process_speedup"):  # the last two: --workers 2 by default
         assert result[key] > 0
+    assert result["workers"] == 2 and result["device"] == "cpu"
 
 
 def test_arch_cost_json_contract():
