@@ -131,7 +131,8 @@ def bench_search(*, finetune_steps: int = FINETUNE.steps, eval_batches: int = 20
     _sync(dev)
     reference = reference_candidates / ((time.perf_counter() - t0) / 60)
     where = "2 threads" if dev.type == "cpu" else str(dev)
-    table = [{"measure": "candidates per minute", "nasrec-lab": ours, "reference": reference, "ratio": ours / reference}]
+    table = [{"measure": "candidates per minute", "nasrec-lab": ours, "reference": reference,
+              "ratio": ours / reference}]
     extra: dict[str, Any] = {}
     if n_proc:
         in_processes = _candidates_per_min_in_processes(workers, schema, space, archs[:n_proc], train, evals)

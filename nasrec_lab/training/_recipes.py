@@ -79,8 +79,8 @@ class Recipe:
         from ._trainer import TrainConfig
 
         cfg: dict[str, Any] = dict(batch_size=self.batch_size, lr=self.lr, eps=self.eps,
-                                   initial_accumulator=self.initial_accumulator, weight_decay=self.weight_decay, warmup_fraction=self.warmup_fraction,
-                                   min_warmup_steps=self.min_warmup_steps,
+                                   initial_accumulator=self.initial_accumulator, weight_decay=self.weight_decay,
+                                   warmup_fraction=self.warmup_fraction, min_warmup_steps=self.min_warmup_steps,
                                    clip_norm=self.clip_norm, eval_batches=self.eval_batches,
                                    eval_batch_size=self.eval_batch_size)
         if self.protocol == "steps":

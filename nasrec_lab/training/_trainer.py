@@ -333,8 +333,8 @@ class Trainer:
         """A resume continues the same run: a setting the checkpoint would silently override
         (or one that would change what the rest of the run means) is refused with both values."""
         theirs, mine = state.get("train_config", {}), asdict(self.config)
-        for key in ("lr", "batch_size", "eps", "initial_accumulator", "weight_decay", "warmup_fraction", "min_warmup_steps", "clip_norm",
-                    "seed", "train_split"):
+        for key in ("lr", "batch_size", "eps", "initial_accumulator", "weight_decay", "warmup_fraction",
+                    "min_warmup_steps", "clip_norm", "seed", "train_split"):
             if key in theirs and theirs[key] != mine[key]:
                 raise ValueError(f"{path}: the checkpoint was trained with {key} {theirs[key]!r}, this run asks for "
                                  f"{mine[key]!r}; resume with the same settings or start a new run (--out)")
