@@ -20,8 +20,11 @@ def save_result(result: dict[str, Any], name: str, out: str | Path | None = None
     return out
 
 
-def synthetic_data(path: Path, *, rows: int, seed: int):
-    """The synthetic data set at ``path``, generated there first unless a kept work dir already holds it."""
-    from nasrec_lab.data import CTRDataset, synthesize
+def synthetic_data(path: Path, *, rows: int, seed: int, preset: str = "default"):
+    """The synthetic data set at ``path`` (one of ``SYNTHETIC_PRESETS``), generated there first unless a
+    kept work dir already holds it."""
+    from nasrec_lab.data import SYNTHETIC_PRESETS, CTRDataset, synthesize
 
-    return CTRDataset(path) if (path / "manifest.json").exists() else synthesize(path, rows=rows, seed=seed)
+    if (path / "manifest.json").exists():
+        return CTRDataset(path)
+    return synthesize(path, rows=rows, seed=seed, spec=SYNTHETIC_PRESETS[preset])

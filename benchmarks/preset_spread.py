@@ -3,8 +3,8 @@
 A preset can rank architectures only where architectures differ by more than retraining one
 architecture with another seed does. For each preset: synthesize ``--rows`` rows, draw
 ``--archs`` subnets with the default sampler, train each from scratch with ``--seeds`` seeds
-(the rank studies' ground truth: ``CandidateScorer`` in ``scratch`` mode) and score it on
-the validation split. Reported per preset:
+(the rank studies' ground truth: ``RankStudy.ground_truth``, cached in
+``DATA_DIR/ground_truth.sqlite``) and score it on the validation split. Reported per preset:
 
 * ``spread``: standard deviation across architectures of the seed-mean validation log loss;
 * ``noise``: pooled standard deviation across seeds of one architecture;
@@ -15,49 +15,66 @@ the validation split. Reported per preset:
 * ``tau``: Kendall tau of the architectures' ranking under seed 0 against seed 1 (the noise
   ceiling of any rank study on that preset).
 
-    python -m benchmarks.preset_spread --rows 200000 --archs 16 --seeds 2 --steps 400 --json
+    python -m benchmarks.preset_spread --rows 200000 --archs 16 --seeds 2 --steps 300 --json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.stats import kendalltau
 
-from ._common import save_result
+from ._common import save_result, synthetic_data
 
 
-def run(*, presets: list[str], rows: int, archs: int, seeds: int, steps: int, space: str, threads: int,
+def truth_config(steps: int, batch: int = 512):
+    """The ground-truth training of the rank studies (``benchmarks.rank_ablation --truth-steps`` uses the
+    same, so its ground-truth cache is this benchmark's)."""
+    from nasrec_lab.search import ScoringConfig
+
+    return ScoringConfig(mode="scratch", scratch_steps=steps, scratch_batch=batch, eval_batches=None, threads=1)
+
+
+def _seed_truth(data: str, space: str, archs_json: list[dict], seed: int, steps: int, store: str) -> list[float]:
+    """One seed's standalone validation log loss of every architecture (in a worker; cached in ``store``)."""
+    import torch
+
+    from nasrec_lab.data import CTRDataset
+    from nasrec_lab.search import RankStudy, SearchStore
+    from nasrec_lab.space import Architecture
+
+    torch.set_num_threads(1)
+    archs = [Architecture.from_json(a) for a in archs_json]
+    with SearchStore(store) as st:
+        truth = RankStudy(CTRDataset(data), space, references=archs, seed=seed, store=st,
+                          ground_truth_config=truth_config(steps)).ground_truth()
+    return [truth[a.hash()] for a in archs]
+
+
+def run(*, presets: list[str], rows: int, archs: int, seeds: int, steps: int, space: str, workers: int,
         data_dir: Path, seed: int = 0) -> dict[str, Any]:
-    from nasrec_lab.data import SYNTHETIC_PRESETS, CTRDataset, synthesize
-    from nasrec_lab.search import CandidateScorer, ScoringConfig
-    from nasrec_lab.space import get_space, sample_architecture
+    from nasrec_lab.search import RankStudy
 
     if seeds < 2:
         raise ValueError("seed noise needs at least 2 seeds")
-    sp = get_space(space)
-    rng = np.random.default_rng(seed)
-    candidates = []
-    while len(candidates) < archs:  # the same architectures on every preset
-        a = sample_architecture(sp, rng)
-        if a.hash() not in {c.hash() for c in candidates}:
-            candidates.append(a)
-    config = ScoringConfig(mode="scratch", scratch_steps=steps, scratch_batch=512, eval_batches=None,
-                           threads=threads)
-    table = []
+    table, candidates = [], None
+    ctx = multiprocessing.get_context("spawn")
     for name in presets:
-        path = data_dir / f"{name}-{rows}-s{seed}"
-        if (path / "manifest.json").exists():
-            ds = CTRDataset(path)
-        else:
-            ds = synthesize(path, rows=rows, seed=seed, spec=SYNTHETIC_PRESETS[name])
-        scorer = CandidateScorer(ds, None, config, space=sp)
-        loss = np.array([[scorer.score(a, seed=s)["val_logloss"] for s in range(seeds)] for a in candidates])
+        ds = synthetic_data(data_dir / f"{name}-{rows}-s{seed}", rows=rows, seed=seed, preset=name)
+        if candidates is None:  # the same architectures on every preset: the rank studies' references
+            candidates = RankStudy(ds, space, references=archs, seed=seed).archs
+        arch_json = [a.to_json() for a in candidates]
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            jobs = [pool.submit(_seed_truth, str(ds.path), space, arch_json, seed + s, steps,
+                                str(data_dir / "ground_truth.sqlite")) for s in range(seeds)]
+            loss = np.array([j.result() for j in jobs]).T  # (archs, seeds)
         means = loss.mean(1)
         noise = float(np.sqrt(loss.var(1, ddof=1).mean()))
         spread = float(means.std(ddof=1))
@@ -71,7 +88,7 @@ def run(*, presets: list[str], rows: int, archs: int, seeds: int, steps: int, sp
     return {"title": f"preset spread: {archs} random {space} architectures x {seeds} seeds, {rows:,} rows, "
                      f"{steps} steps of 512 from scratch",
             "table": [{k: v for k, v in r.items() if k != "losses"} for r in table],
-            "presets": table, "archs": [a.to_json() for a in candidates], "rows": rows, "steps": steps,
+            "presets": table, "archs": [a.to_json() for a in candidates or []], "rows": rows, "steps": steps,
             "space": space, "seeds": seeds}
 
 
@@ -83,16 +100,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", type=int, default=200_000)
     p.add_argument("--archs", type=int, default=16)
     p.add_argument("--seeds", type=int, default=2)
-    p.add_argument("--steps", type=int, default=400, help="training steps of 512 from scratch per model")
+    p.add_argument("--steps", type=int, default=300, help="training steps of 512 from scratch per model")
     p.add_argument("--space", choices=["small", "full"], default="small")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--data-dir", type=Path, default=Path("data/presets"))
+    p.add_argument("--workers", type=int, default=2, help="processes (one thread each); seeds run in parallel")
+    p.add_argument("--data-dir", type=Path, default=Path("data/presets"),
+                   help="data sets and the ground-truth cache (a rerun, or rank_ablation --workdir, reuses them)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="JSON file (default benchmarks/results/preset_spread.json)")
     p.add_argument("--json", action="store_true", help="also print the JSON object")
     args = p.parse_args(argv)
     result = run(presets=args.presets, rows=args.rows, archs=args.archs, seeds=args.seeds, steps=args.steps,
-                 space=args.space, threads=args.threads, data_dir=args.data_dir, seed=args.seed)
+                 space=args.space, workers=args.workers, data_dir=args.data_dir, seed=args.seed)
     save_result(result, "preset_spread", args.out)
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if k not in ("presets", "archs")}))

@@ -24,20 +24,25 @@ import numpy as np
 import torch
 
 from ._common import save_result, synthetic_data
+from .preset_spread import truth_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLERS = ("single-path", "any-path", "default")
 
 
 def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, space: str, seed: int, threads: int,
-        truth_seeds: int, workdir: Path, samplers=SAMPLERS, log=print) -> dict:
+        truth_seeds: int, workdir: Path, samplers=SAMPLERS, preset: str = "default", truth_steps: int | None = None,
+        log=print) -> dict:
     from nasrec_lab.pipeline import supernet_trainer
-    from nasrec_lab.search import RankStudy, ScoringConfig, SearchStore, rank_correlation
+    from nasrec_lab.search import RankStudy, ScoringConfig, SearchStore, rank_correlation, rank_correlation_interval
 
     torch.set_num_threads(threads)
-    ds = synthetic_data(workdir / f"data-{rows}-{seed}", rows=rows, seed=seed)
+    # The data path and the store are those of ``benchmarks.preset_spread --data-dir WORKDIR``: with the
+    # same --truth-steps its ground truth is reused.
+    ds = synthetic_data(workdir / f"{preset}-{rows}-s{seed}", rows=rows, seed=seed, preset=preset)
     store = SearchStore(workdir / "ground_truth.sqlite")
-    gt_config = ScoringConfig(mode="scratch", scratch_batch=batch, eval_batches=None, threads=threads)
+    gt_config = (truth_config(truth_steps, batch) if truth_steps else
+                 ScoringConfig(mode="scratch", scratch_batch=batch, eval_batches=None, threads=threads))
     study = RankStudy(ds, space, references=refs, seed=seed, store=store, ground_truth_config=gt_config)
     keys = [a.hash() for a in study.archs]
     t0 = time.perf_counter()
@@ -53,9 +58,18 @@ def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, sp
     ceiling = None
     if truth_seeds >= 2:
         rc = rank_correlation(per_seed[0], per_seed[1])
-        ceiling = {"kendall_tau": rc.kendall_tau, "spearman_rho": rc.spearman_rho, "top_k_overlap": rc.top_k_overlap}
+        ci = rank_correlation_interval(per_seed[0], per_seed[1])
+        ceiling = {"kendall_tau": rc.kendall_tau, "spearman_rho": rc.spearman_rho, "top_k_overlap": rc.top_k_overlap,
+                   "kendall_tau_ci": ci["kendall_tau"], "spearman_rho_ci": ci["spearman_rho"]}
         log(f"noise ceiling (seed {seed} vs seed {seed + 1} of standalone training): tau {rc.kendall_tau:+.3f} "
-            f"rho {rc.spearman_rho:+.3f}")
+            f"[{ci['kendall_tau'][0]:+.2f}, {ci['kendall_tau'][1]:+.2f}] rho {rc.spearman_rho:+.3f}")
+        if truth_seeds >= 4:
+            # The truth is a mean of seeds: its own reliability is that of half the seeds' mean
+            # against the other half's (a lower bound for the mean of all of them).
+            half = truth_seeds // 2
+            rc = rank_correlation(np.mean(per_seed[:half], 0), np.mean(per_seed[half:2 * half], 0))
+            ceiling |= {"split_half_kendall_tau": rc.kendall_tau, "split_half_spearman_rho": rc.spearman_rho}
+            log(f"noise ceiling of a {half}-seed mean against another: tau {rc.kendall_tau:+.3f}")
     rows_out, supernet_scores = [], {}
     for strategy in samplers:
         t1 = time.perf_counter()
@@ -66,21 +80,27 @@ def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, sp
                                            threads=threads)
             predicted = [scores[k] for k in keys]
             rc = rank_correlation(truth, predicted)
+            ci = rank_correlation_interval(truth, predicted)
             rows_out.append({"sampler": strategy, "finetune": ft, "kendall_tau": rc.kendall_tau,
-                             "spearman_rho": rc.spearman_rho, "top_k_overlap": rc.top_k_overlap,
+                             "kendall_tau_ci": ci["kendall_tau"], "spearman_rho": rc.spearman_rho,
+                             "spearman_rho_ci": ci["spearman_rho"], "top_k_overlap": rc.top_k_overlap,
                              "supernet_train_s": train_s})
             supernet_scores[f"{strategy}/{'finetune' if ft else 'inherit'}"] = predicted
-            log(f"{strategy:12s} finetune={ft}: tau {rc.kendall_tau:+.3f} rho {rc.spearman_rho:+.3f} "
+            log(f"{strategy:12s} finetune={ft}: tau {rc.kendall_tau:+.3f} [{ci['kendall_tau'][0]:+.2f}, "
+                f"{ci['kendall_tau'][1]:+.2f}] rho {rc.spearman_rho:+.3f} "
                 f"top-{rc.k} overlap {rc.top_k_overlap:.2f}")
     store.close()
     return {"title": f"rank correlation ablation ({space}, {refs} references, {steps} supernet steps of {batch}, "
-                     f"{rows:,} synthetic rows, fine-tune {finetune_steps} head-only steps)",
+                     f"{rows:,} synthetic rows ({preset} preset), fine-tune {finetune_steps} head-only steps; "
+                     f"95% bootstrap intervals over references)",
             "table": rows_out, "references": keys, "noise_ceiling": ceiling,
             "supernet_val_logloss": supernet_scores,
             "ground_truth_val_logloss_per_seed": per_seed, "ground_truth_val_logloss": truth.tolist()}
 
 
 def main(argv=None) -> int:
+    from nasrec_lab.data import SYNTHETIC_PRESETS
+
     p = argparse.ArgumentParser(prog="python -m benchmarks.rank_ablation")
     p.add_argument("--rows", type=int, default=200_000)
     p.add_argument("--refs", type=int, default=30)
@@ -88,8 +108,11 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=512)
     p.add_argument("--finetune-steps", type=int, default=100)
     p.add_argument("--space", default="small")
+    p.add_argument("--preset", default="default", choices=list(SYNTHETIC_PRESETS), help="synthetic click model")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--truth-steps", type=int, help="ground truth: this many steps of --batch from scratch (one "
+                   "thread; as benchmarks.preset_spread --steps) instead of one epoch")
     p.add_argument("--truth-seeds", type=int, default=2, help="standalone trainings per reference (>= 2 gives the "
                                                               "noise ceiling)")
     p.add_argument("--samplers", nargs="*", default=list(SAMPLERS), choices=SAMPLERS)
@@ -101,7 +124,8 @@ def main(argv=None) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
         res = run(rows=args.rows, refs=args.refs, steps=args.steps, batch=args.batch,
                   finetune_steps=args.finetune_steps, space=args.space, seed=args.seed, threads=args.threads,
-                  truth_seeds=args.truth_seeds, workdir=workdir, samplers=args.samplers,
+                  truth_seeds=args.truth_seeds, workdir=workdir, samplers=args.samplers, preset=args.preset,
+                  truth_steps=args.truth_steps,
                   log=lambda s: print(s, flush=True))
     save_result(res, "rank_ablation", args.out)
     return 0

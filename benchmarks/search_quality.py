@@ -1,4 +1,4 @@
-"""Search quality (not a test): evolution against random search with the same budget, several seeds.
+"""Search quality (not a test): evolution, random search and TPE with the same budget, several seeds.
 
 On synthetic data, one supernet is trained; each searcher runs with each seed (candidates
 fine-tuned in the supernet and scored on validation); the best architecture each finds is
@@ -6,6 +6,9 @@ trained from scratch by the final recipe (as in ``benchmarks.quality``: early st
 validation, best epoch restored) and scored on test, beside baselines trained the same way on the same data and the oracle log loss.
 
     python -m benchmarks.search_quality --rows 1250000 --seeds 5 --budget 48
+    python -m benchmarks.search_quality --preset higher-order --searchers evolution random tpe --budget 200
+
+Medians come with 95% bootstrap intervals (over seeds); the verdicts compare medians.
 
 What ran on 2 CPU cores in ~95 minutes (the numbers in README and issue 5):
 
@@ -51,8 +54,9 @@ def _train_from_scratch(data: str, name: str, space: str, arch_json: str | None,
 
 
 def main(argv=None) -> int:
+    from nasrec_lab.data import SYNTHETIC_PRESETS
     from nasrec_lab.pipeline import PipelineConfig, scoring_config, supernet_trainer
-    from nasrec_lab.search import ScorerSpec, SearchRunner, SearchStore, make_searcher
+    from nasrec_lab.search import SEARCHERS, ScorerSpec, SearchRunner, SearchStore, make_searcher, median_interval
     from nasrec_lab.supernet import cost
 
     from ._common import synthetic_data
@@ -60,6 +64,8 @@ def main(argv=None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.search_quality")
     p.add_argument("--rows", type=int, default=1_250_000)
+    p.add_argument("--preset", default="default", choices=list(SYNTHETIC_PRESETS), help="synthetic click model")
+    p.add_argument("--searchers", nargs="+", default=["evolution", "random", "tpe"], choices=list(SEARCHERS))
     p.add_argument("--space", default="full", choices=["full", "small"])
     p.add_argument("--supernet-steps", type=int, default=3000)
     p.add_argument("--seeds", type=int, default=5)
@@ -78,7 +84,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.workdir) if args.workdir else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        ds = synthetic_data(work / "data", rows=args.rows, seed=0)
+        ds = synthetic_data(work / "data", rows=args.rows, seed=0, preset=args.preset)
         ckpt = work / "run" / "checkpoint.pt"
         t0 = time.perf_counter()
         if not ckpt.exists():
@@ -90,7 +96,7 @@ def main(argv=None) -> int:
                                 threads=args.threads)
         spec = ScorerSpec(str(ds.path), str(ckpt), scoring_config(config))
         found = []
-        for searcher_name in ("evolution", "random"):
+        for searcher_name in args.searchers:
             for seed in range(args.seeds):
                 t1 = time.perf_counter()
                 searcher = make_searcher(searcher_name, args.space, seed=seed, budget=args.budget)
@@ -120,15 +126,24 @@ def main(argv=None) -> int:
     table = [{k: v for k, v in f.items() if k != "arch"}
              | {k: trained[f["best_hash"]][k] for k in ("test_logloss", "test_auc", "train_s")} for f in found]
     add_gap_closed(baselines + table, oracle)
-    med = {s: statistics.median(r["test_logloss"] for r in table if r["searcher"] == s) for s in ("evolution", "random")}
+    med_ci = {s: median_interval([r["test_logloss"] for r in table if r["searcher"] == s]) for s in args.searchers}
+    med = {s: m[0] for s, m in med_ci.items()}
     med_sn = {s: statistics.median(r["supernet_val_logloss"] for r in table if r["searcher"] == s)
-              for s in ("evolution", "random")}
-    res = {"title": f"search quality: {args.seeds} seeds x budget {args.budget}, {args.rows:,} synthetic rows, "
+              for s in args.searchers}
+    best_baseline = min(baselines, key=lambda b: b["test_logloss"])
+    for s, (m, lo, hi) in med_ci.items():
+        log(f"{s}: median test log loss {m:.5f} [{lo:.5f}, {hi:.5f}] over {args.seeds} seeds")
+    verdicts = {f"{s}_beats_{best_baseline['model']}_in_median": med[s] < best_baseline["test_logloss"]
+                for s in args.searchers}
+    if "evolution" in med and "random" in med:
+        verdicts["evolution_beats_random_in_median"] = med["evolution"] < med["random"]
+    res = {"title": f"search quality: {args.seeds} seeds x budget {args.budget}, {args.rows:,} synthetic rows "
+                    f"({args.preset} preset), "
                     f"NASRec-{args.space.title()}, fine-tune {args.finetune_steps} steps + {args.eval_batches} "
                     f"validation batches per candidate; best found trained from scratch by the final recipe, test split",
            "table": table, "baselines": baselines, "oracle_test_logloss": oracle,
-           "median_test_logloss": med, "median_supernet_val_logloss": med_sn,
-           "evolution_beats_random_in_median": med["evolution"] < med["random"]}
+           "median_test_logloss": med, "median_test_logloss_ci": {s: m[1:] for s, m in med_ci.items()},
+           "median_supernet_val_logloss": med_sn, **verdicts}
     save_result(res, "search_quality", args.out)
     return 0
 

@@ -60,8 +60,12 @@ def format_table(result: dict[str, Any]) -> str:
 
 
 def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v)
     if isinstance(v, float):
         return f"{v:,.3f}" if abs(v) < 100 else f"{v:,.0f}"
     if isinstance(v, int):
         return f"{v:,}"
+    if isinstance(v, (tuple, list)) and v and all(isinstance(x, (int, float)) for x in v):
+        return "[" + ", ".join(_fmt(float(x)) for x in v) + "]"  # an interval
     return "" if v is None else str(v)

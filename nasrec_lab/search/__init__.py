@@ -4,7 +4,15 @@ parallel backends (in-process, process pool, Ray), rank-correlation studies, Opt
 from ._backends import InProcessBackend, ProcessPoolBackend, RayBackend, ScorerSpec, make_backend
 from ._objective import Objective, hypervolume_2d, pareto_front, pareto_ranks
 from ._optuna import NSGA2Search, OptunaSearcher, TPESearch, optuna_storage_path
-from ._rank import RankCorrelation, RankPoint, RankStudy, RankTracker, rank_correlation
+from ._rank import (
+                    RankCorrelation,
+                    RankPoint,
+                    RankStudy,
+                    RankTracker,
+                    median_interval,
+                    rank_correlation,
+                    rank_correlation_interval,
+)
 from ._runner import CandidateEvent, SearchResult, SearchRunner, hypervolume_reference
 from ._scoring import CandidateScorer, ScoringConfig, candidate_seed
 from ._searchers import SEARCHERS, RandomSearch, RegularizedEvolution, Request, Searcher, evolution_sizes, make_searcher
@@ -42,8 +50,10 @@ __all__ = [
     "hypervolume_reference",
     "make_backend",
     "make_searcher",
+    "median_interval",
     "optuna_storage_path",
     "pareto_front",
     "pareto_ranks",
     "rank_correlation",
+    "rank_correlation_interval",
 ]

@@ -1,7 +1,15 @@
 import numpy as np
 import pytest
 
-from nasrec_lab.search import RankStudy, RankTracker, ScoringConfig, SearchStore, rank_correlation
+from nasrec_lab.search import (
+    RankStudy,
+    RankTracker,
+    ScoringConfig,
+    SearchStore,
+    median_interval,
+    rank_correlation,
+    rank_correlation_interval,
+)
 from nasrec_lab.search import _rank as rank_module
 from nasrec_lab.space import PathSampler
 from nasrec_lab.training import TrainConfig, Trainer, supernet_from_checkpoint
@@ -17,6 +25,44 @@ def test_rank_correlation_on_known_orders():
     assert one_swap.kendall_tau == pytest.approx((44 - 1) / 45)  # one discordant pair of 45
     with pytest.raises(ValueError, match="at least 3"):
         rank_correlation([1, 2], [1, 2])
+
+
+
+def test_tau_interval_covers_the_bivariate_normal_law_and_is_as_wide_as_the_sampling_spread():
+    # For a bivariate normal with correlation r, Kendall's tau is exactly (2/pi) arcsin(r) and
+    # Spearman's rho (6/pi) arcsin(r/2). 30 independent samples of 40 "architectures": the 95%
+    # intervals must cover the law in most of them and be about as wide as tau-hat really varies.
+    r, n = 0.6, 40
+    tau_law, rho_law = 2 / np.pi * np.arcsin(r), 6 / np.pi * np.arcsin(r / 2)
+    rng = np.random.default_rng(0)
+    covered_tau = covered_rho = 0
+    widths = []
+    for i in range(30):
+        x = rng.multivariate_normal([0, 0], [[1, r], [r, 1]], n)
+        ci = rank_correlation_interval(x[:, 0], x[:, 1], resamples=300, seed=i)
+        covered_tau += ci["kendall_tau"][0] <= tau_law <= ci["kendall_tau"][1]
+        covered_rho += ci["spearman_rho"][0] <= rho_law <= ci["spearman_rho"][1]
+        widths.append(ci["kendall_tau"][1] - ci["kendall_tau"][0])
+    assert covered_tau >= 25 and covered_rho >= 25
+    # tau-hat's real sampling spread at this n, from 1000 more independent samples
+    estimates = [rank_correlation(*rng.multivariate_normal([0, 0], [[1, r], [r, 1]], n).T).kendall_tau
+                 for _ in range(1000)]
+    assert 0.7 < np.mean(widths) / (2 * 1.96 * np.std(estimates)) < 1.4
+    assert rank_correlation_interval(np.arange(8.0), np.arange(8.0))["kendall_tau"] == (1.0, 1.0)
+    with pytest.raises(ValueError, match="at least 3"):
+        rank_correlation_interval([1, 2], [1, 2])
+
+
+def test_median_interval_matches_the_normal_medians_sampling_law():
+    # The median of n standard normals has standard error sqrt(pi/2)/sqrt(n) (asymptotically): the
+    # 95% interval is about 2 * 1.96 of that wide and covers 0 in about 95% of samples.
+    n = 41
+    rng = np.random.default_rng(1)
+    results = [median_interval(rng.normal(size=n), resamples=1000, seed=i) for i in range(200)]
+    assert sum(lo <= 0 <= hi for _, lo, hi in results) >= 180
+    width = np.mean([hi - lo for _, lo, hi in results])
+    assert width == pytest.approx(2 * 1.96 * np.sqrt(np.pi / 2 / n), rel=0.25)
+    assert median_interval([0.3, 0.1, 0.2])[0] == 0.2
 
 
 def test_study_caches_ground_truth_and_tracks_tau_over_training(search_setup, tmp_path, monkeypatch):
