@@ -13,7 +13,12 @@ architecture with another seed does. For each preset: synthesize ``--rows`` rows
 * ``ratio`` = excess / noise; a preset **passes** when ``ratio > 1``: architectures differ by
   more than one retraining does;
 * ``tau``: Kendall tau of the architectures' ranking under seed 0 against seed 1 (the noise
-  ceiling of any rank study on that preset).
+  ceiling of any rank study on that preset);
+* ``tau_model``: the tau that ``ratio`` implies when scores are architecture effect plus
+  Gaussian seed noise: the two seeds' scores then correlate with ``rho = ratio^2 / (ratio^2 + 1)``
+  and Kendall's tau of a bivariate normal is ``(2/pi) arcsin(rho)``;
+* ``seeds_for_0.8``: by the same model, how many seeds each side of a mean-against-mean
+  comparison needs for tau 0.8 (``rho = sin(0.4 pi)``; a k-seed mean has ``ratio * sqrt(k)``).
 
     python -m benchmarks.preset_spread --rows 200000 --archs 16 --seeds 2 --steps 300 --json
 """
@@ -40,6 +45,31 @@ def truth_config(steps: int, batch: int = 512):
     from nasrec_lab.search import ScoringConfig
 
     return ScoringConfig(mode="scratch", scratch_steps=steps, scratch_batch=batch, eval_batches=None, threads=1)
+
+
+def tau_from_ratio(ratio: float) -> float:
+    """Seed-vs-seed Kendall tau when scores are an architecture effect (std ``ratio``) plus unit
+    Gaussian noise: ``(2/pi) arcsin(ratio^2 / (ratio^2 + 1))`` (Greiner's relation).
+
+    >>> round(tau_from_ratio(1.0), 3)
+    0.333
+    """
+    if not np.isfinite(ratio):
+        return 1.0
+    return float(2 / np.pi * np.arcsin(ratio**2 / (ratio**2 + 1)))
+
+
+def seeds_for_tau(ratio: float, tau: float) -> int | None:
+    """Seeds per side so that a k-seed mean ranks like another k-seed mean with Kendall ``tau``
+    (the model of :func:`tau_from_ratio`; a mean of k seeds has ``ratio * sqrt(k)``).
+
+    >>> seeds_for_tau(1.0, 1 / 3)
+    1
+    """
+    if ratio <= 0:
+        return None
+    rho = np.sin(tau * np.pi / 2)
+    return max(1, int(np.ceil(rho / (1 - rho) / ratio**2 - 1e-9)))
 
 
 def _seed_truth(data: str, space: str, archs_json: list[dict], seed: int, steps: int, store: str) -> list[float]:
@@ -80,10 +110,12 @@ def run(*, presets: list[str], rows: int, archs: int, seeds: int, steps: int, sp
         spread = float(means.std(ddof=1))
         excess = float(np.sqrt(max(spread**2 - noise**2 / seeds, 0.0)))
         tau = float(kendalltau(loss[:, 0], loss[:, 1]).statistic)
+        ratio = excess / noise if noise > 0 else float("inf")
         table.append({"preset": name, "oracle": ds.oracle_logloss("val"), "mean": float(means.mean()),
                       "best": float(means.min()), "spread": spread, "excess": excess, "noise": noise,
-                      "ratio": excess / noise if noise > 0 else float("inf"), "tau": tau,
-                      "passes": bool(excess > noise), "losses": loss.tolist()})
+                      "ratio": ratio, "tau": tau, "tau_model": tau_from_ratio(ratio),
+                      "seeds_for_0.8": seeds_for_tau(ratio, 0.8), "passes": bool(excess > noise),
+                      "losses": loss.tolist()})
         print(json.dumps({k: v for k, v in table[-1].items() if k != "losses"}), file=sys.stderr, flush=True)
     return {"title": f"preset spread: {archs} random {space} architectures x {seeds} seeds, {rows:,} rows, "
                      f"{steps} steps of 512 from scratch",
