@@ -94,13 +94,13 @@ def run(*, presets: list[str], rows: int, archs: int, seeds: int, steps: int, sp
 
     if seeds < 2:
         raise ValueError("seed noise needs at least 2 seeds")
-    table, candidates = [], None
+    table, candidates, arch_json = [], None, []
     ctx = multiprocessing.get_context("spawn")
     for name in presets:
         ds = synthetic_data(data_dir / f"{name}-{rows}-s{seed}", rows=rows, seed=seed, preset=name)
         if candidates is None:  # the same architectures on every preset: the rank studies' references
             candidates = RankStudy(ds, space, references=archs, seed=seed).archs
-        arch_json = [a.to_json() for a in candidates]
+            arch_json = [a.to_json() for a in candidates]
         with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
             jobs = [pool.submit(_seed_truth, str(ds.path), space, arch_json, seed + s, steps,
                                 str(data_dir / "ground_truth.sqlite")) for s in range(seeds)]
@@ -120,7 +120,7 @@ def run(*, presets: list[str], rows: int, archs: int, seeds: int, steps: int, sp
     return {"title": f"preset spread: {archs} random {space} architectures x {seeds} seeds, {rows:,} rows, "
                      f"{steps} steps of 512 from scratch",
             "table": [{k: v for k, v in r.items() if k != "losses"} for r in table],
-            "presets": table, "archs": [a.to_json() for a in candidates or []], "rows": rows, "steps": steps,
+            "presets": table, "archs": arch_json, "rows": rows, "steps": steps,
             "space": space, "seeds": seeds}
 
 

@@ -33,12 +33,21 @@ class RankCorrelation:
 
 def rank_correlation(truth: Sequence[float], predicted: Sequence[float], *, k: int | None = None) -> RankCorrelation:
     """Kendall tau and Spearman rho (scipy) and the top-k overlap; lower scores are better in both."""
-    t, p = np.asarray(truth, float), np.asarray(predicted, float)
-    if len(t) != len(p) or len(t) < 3:
-        raise ValueError(f"need two equally long score lists of at least 3, got {len(t)} and {len(p)}")
+    t, p = _paired_scores(truth, predicted)
     k = k or max(1, len(t) // 5)
     overlap = len(set(np.argsort(t)[:k]) & set(np.argsort(p)[:k])) / k
     return RankCorrelation(float(kendalltau(t, p).statistic), float(spearmanr(t, p).statistic), overlap, k, len(t))
+
+
+def _paired_scores(truth: Sequence[float], predicted: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    t, p = np.asarray(truth, float), np.asarray(predicted, float)
+    if len(t) != len(p) or len(t) < 3:
+        raise ValueError(f"need two equally long score lists of at least 3, got {len(t)} and {len(p)}")
+    return t, p
+
+
+def _interval_percentiles(level: float) -> list[float]:
+    return [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
 
 
 def rank_correlation_interval(truth: Sequence[float], predicted: Sequence[float], *, level: float = 0.95,
@@ -51,9 +60,11 @@ def rank_correlation_interval(truth: Sequence[float], predicted: Sequence[float]
     >>> rank_correlation_interval([1, 2, 3, 4, 5], [1, 2, 3, 4, 5])["kendall_tau"]
     (1.0, 1.0)
     """
-    t, p = np.asarray(truth, float), np.asarray(predicted, float)
-    if len(t) != len(p) or len(t) < 3:
-        raise ValueError(f"need two equally long score lists of at least 3, got {len(t)} and {len(p)}")
+    t, p = _paired_scores(truth, predicted)
+    if np.ptp(t) == 0 or np.ptp(p) == 0:
+        # Constant scores have no rank correlation (rank_correlation gives nan): nan, not a resample
+        # loop that never finds a usable draw.
+        return {"kendall_tau": (float("nan"), float("nan")), "spearman_rho": (float("nan"), float("nan"))}
     rng = np.random.default_rng(seed)
     taus, rhos = [], []
     while len(taus) < resamples:
@@ -63,7 +74,7 @@ def rank_correlation_interval(truth: Sequence[float], predicted: Sequence[float]
             continue
         taus.append(kendalltau(t[idx], p[idx]).statistic)
         rhos.append(spearmanr(t[idx], p[idx]).statistic)
-    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    q = _interval_percentiles(level)
     return {"kendall_tau": tuple(float(x) for x in np.percentile(taus, q)),
             "spearman_rho": tuple(float(x) for x in np.percentile(rhos, q))}
 
@@ -80,7 +91,7 @@ def median_interval(values: Sequence[float], *, level: float = 0.95, resamples: 
         raise ValueError("median_interval of no values")
     rng = np.random.default_rng(seed)
     boot = np.median(v[rng.integers(0, len(v), (resamples, len(v)))], axis=1)
-    lo, hi = np.percentile(boot, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+    lo, hi = np.percentile(boot, _interval_percentiles(level))
     return float(np.median(v)), float(lo), float(hi)
 
 

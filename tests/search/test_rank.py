@@ -49,6 +49,8 @@ def test_tau_interval_covers_the_bivariate_normal_law_and_is_as_wide_as_the_samp
                  for _ in range(1000)]
     assert 0.7 < np.mean(widths) / (2 * 1.96 * np.std(estimates)) < 1.4
     assert rank_correlation_interval(np.arange(8.0), np.arange(8.0))["kendall_tau"] == (1.0, 1.0)
+    # constant scores (a supernet that scores every reference alike): no correlation, and no endless resampling
+    assert np.isnan(rank_correlation_interval([0.4] * 5, np.arange(5.0))["kendall_tau"]).all()
     with pytest.raises(ValueError, match="at least 3"):
         rank_correlation_interval([1, 2], [1, 2])
 
