@@ -59,6 +59,21 @@ def tau_from_ratio(ratio: float) -> float:
     return float(2 / np.pi * np.arcsin(ratio**2 / (ratio**2 + 1)))
 
 
+def stepped_up_tau(tau_half: float, factor: float = 2.0) -> float:
+    """Kendall tau of a mean of ``factor`` times as many seeds against another such mean, from the tau
+    of two smaller means (``tau_half``): Spearman-Brown on the Pearson correlation of the model of
+    :func:`tau_from_ratio`, through Greiner's relation both ways. ``nan`` when ``tau_half <= 0``
+    (no reliability to step up).
+
+    >>> round(stepped_up_tau(1 / 3), 3)  # one seed against one at ratio 1 -> two against two
+    0.465
+    """
+    rho = float(np.sin(tau_half * np.pi / 2))
+    if not rho > 0:
+        return float("nan")
+    return float(2 / np.pi * np.arcsin(factor * rho / (1 + (factor - 1) * rho)))
+
+
 def seeds_for_tau(ratio: float, tau: float) -> int | None:
     """Seeds per side so that a k-seed mean ranks like another k-seed mean with Kendall ``tau``
     (the model of :func:`tau_from_ratio`; a mean of k seeds has ``ratio * sqrt(k)``).

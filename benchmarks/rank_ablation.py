@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ._common import save_result, synthetic_data
-from .preset_spread import truth_config
+from .preset_spread import stepped_up_tau, truth_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLERS = ("single-path", "any-path", "default")
@@ -64,12 +64,20 @@ def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, sp
         log(f"noise ceiling (seed {seed} vs seed {seed + 1} of standalone training): tau {rc.kendall_tau:+.3f} "
             f"[{ci['kendall_tau'][0]:+.2f}, {ci['kendall_tau'][1]:+.2f}] rho {rc.spearman_rho:+.3f}")
         if truth_seeds >= 4:
-            # The truth is a mean of seeds: its own reliability is that of half the seeds' mean
-            # against the other half's (a lower bound for the mean of all of them).
+            # The truth is a mean of seeds: its own reliability is that of half the seeds' mean against
+            # the other half's, measured, and stepped up to a mean of all of them against another such
+            # mean (Spearman-Brown through Greiner's relation; tests/test_benchmark_models.py).
             half = truth_seeds // 2
-            rc = rank_correlation(np.mean(per_seed[:half], 0), np.mean(per_seed[half:2 * half], 0))
-            ceiling |= {"split_half_kendall_tau": rc.kendall_tau, "split_half_spearman_rho": rc.spearman_rho}
-            log(f"noise ceiling of a {half}-seed mean against another: tau {rc.kendall_tau:+.3f}")
+            a, b = np.mean(per_seed[:half], 0), np.mean(per_seed[half:2 * half], 0)
+            rc, ci = rank_correlation(a, b), rank_correlation_interval(a, b)
+            factor = truth_seeds / half  # from a mean of ``half`` seeds to the truth's mean of all of them
+            ceiling |= {"split_half_kendall_tau": rc.kendall_tau, "split_half_kendall_tau_ci": ci["kendall_tau"],
+                        "split_half_spearman_rho": rc.spearman_rho, "truth_seeds": truth_seeds,
+                        "truth_kendall_tau": stepped_up_tau(rc.kendall_tau, factor),
+                        "truth_kendall_tau_ci": [stepped_up_tau(t, factor) for t in ci["kendall_tau"]]}
+            log(f"noise ceiling of a {half}-seed mean against another: tau {rc.kendall_tau:+.3f} "
+                f"[{ci['kendall_tau'][0]:+.2f}, {ci['kendall_tau'][1]:+.2f}]; of the {truth_seeds}-seed truth "
+                f"(stepped up): tau {ceiling['truth_kendall_tau']:+.3f}")
     rows_out, supernet_scores = [], {}
     for strategy in samplers:
         t1 = time.perf_counter()
@@ -90,6 +98,9 @@ def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, sp
                 f"{ci['kendall_tau'][1]:+.2f}] rho {rc.spearman_rho:+.3f} "
                 f"top-{rc.k} overlap {rc.top_k_overlap:.2f}")
     store.close()
+    if ceiling and "truth_kendall_tau" in ceiling:
+        for r in rows_out:  # how much of what the truth's own noise leaves each score reaches
+            r["of_truth_ceiling"] = r["kendall_tau"] / ceiling["truth_kendall_tau"]
     return {"title": f"rank correlation ablation ({space}, {refs} references, {steps} supernet steps of {batch}, "
                      f"{rows:,} synthetic rows ({preset} preset), fine-tune {finetune_steps} head-only steps; "
                      f"95% bootstrap intervals over references)",

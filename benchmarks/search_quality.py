@@ -1,14 +1,19 @@
 """Search quality (not a test): evolution, random search and TPE with the same budget, several seeds.
 
-On synthetic data, one supernet is trained; each searcher runs with each seed (candidates
-fine-tuned in the supernet and scored on validation); the best architecture each finds is
-trained from scratch by the final recipe (as in ``benchmarks.quality``: early stopping on
-validation, best epoch restored) and scored on test, beside baselines trained the same way on the same data and the oracle log loss.
+On synthetic data, one supernet is trained; the searches (each searcher x each seed) run side by
+side, one per worker process (``--workers``), candidates fine-tuned in the supernet and scored
+on validation; the best architecture each finds is trained from scratch by the final recipe (as
+in ``benchmarks.quality``: early stopping on validation, best epoch restored) and scored on test,
+beside baselines trained the same way on the same data and the oracle log loss.
 
     python -m benchmarks.search_quality --rows 1250000 --seeds 5 --budget 48
-    python -m benchmarks.search_quality --preset higher-order --searchers evolution random tpe --budget 200
+    python -m benchmarks.search_quality --preset dense-width --space small --budget 200 --device cuda --workers 16
 
 Medians come with 95% bootstrap intervals (over seeds); the verdicts compare medians.
+``--device cuda`` puts the supernet, the scoring and the final trainings on a GPU, which the
+worker processes share; with ``--workdir`` a stopped study resumes where it stopped (data,
+supernet, search store and each finished final training are kept there):
+``benchmarks/gpu_study.sh`` runs the issue-12 study that way.
 
 What ran on 2 CPU cores in ~95 minutes (the numbers in README and issue 5):
 
@@ -37,27 +42,64 @@ from ._common import save_result
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _train_from_scratch(data: str, name: str, space: str, arch_json: str | None, threads: int) -> dict:
-    """One final-recipe training in a worker: a found architecture (``arch_json``) or a baseline (``name``)."""
+def _train_from_scratch(data: str, name: str, space: str, arch_json: str | None, threads: int, device: str,
+                        cache: str | None) -> dict:
+    """One final-recipe training in a worker: a found architecture (``arch_json``) or a baseline (``name``).
+    With ``cache`` (a JSON file in the work dir) a finished training is read back, not rerun."""
+    from nasrec_lab._atomic import atomic_write_json
     from nasrec_lab.data import CTRDataset
     from nasrec_lab.pipeline import train_architecture, train_baseline
     from nasrec_lab.space import Architecture
 
     from .quality import train_and_test
 
+    if cache and Path(cache).exists():
+        return json.loads(Path(cache).read_text())
     torch.set_num_threads(threads)
     ds = CTRDataset(data)
     if arch_json is not None:
         arch = Architecture.from_json(json.loads(arch_json))
-        return train_and_test(ds, name, lambda d: train_architecture(arch, d, space, name=name))
-    return train_and_test(ds, name, lambda d: train_baseline(name, d))
+        row = train_and_test(ds, name, lambda d: train_architecture(arch, d, space, name=name, device=device))
+    else:
+        row = train_and_test(ds, name, lambda d: train_baseline(name, d, device=device))
+    if cache:
+        atomic_write_json(cache, row)
+    return row
+
+
+def _search(store: str, spec_json: dict, space: str, searcher_name: str, seed: int, budget: int) -> dict:
+    """One whole search in a worker process (scoring in that process), resumed from ``store`` if begun."""
+    from nasrec_lab.search import ScorerSpec, ScoringConfig, SearchRunner, SearchStore, make_searcher
+    from nasrec_lab.supernet import cost
+
+    spec = ScorerSpec(**(spec_json | {"scoring": ScoringConfig(**spec_json["scoring"])}))
+    torch.set_num_threads(spec.scoring.threads)
+    t0 = time.perf_counter()
+    searcher = make_searcher(searcher_name, space, seed=seed, budget=budget)
+    with SearchStore(store) as st:
+        runner = SearchRunner(store=st, name=f"{searcher_name}-{seed}", searcher=searcher, spec=spec,
+                              budget=budget, seed=seed, backend="inprocess", resume=True)
+        res = runner.run()
+    return {"searcher": searcher_name, "seed": seed, "best_hash": res.best_hash,
+            "supernet_val_logloss": res.best_val_logloss,
+            "mflops": cost(res.best_arch, runner.data.schema, space).mflops,
+            "search_s": time.perf_counter() - t0, "arch": res.best_arch.to_json()}
+
+
+def _scored(store: Path) -> int:
+    """Candidates scored so far in the study's store (all searches); creates the store, so that the
+    worker processes do not all create its tables at once."""
+    from nasrec_lab.search import SearchStore
+
+    with SearchStore(store) as st:
+        return len(st.candidates_frame())
 
 
 def main(argv=None) -> int:
     from nasrec_lab.data import SYNTHETIC_PRESETS
     from nasrec_lab.pipeline import PipelineConfig, scoring_config, supernet_trainer
-    from nasrec_lab.search import SEARCHERS, ScorerSpec, SearchRunner, SearchStore, make_searcher, median_interval
-    from nasrec_lab.supernet import cost
+    from nasrec_lab.search import SEARCHERS, ScorerSpec, median_interval
+    from nasrec_lab.training import resolve_device
 
     from ._common import synthetic_data
     from .quality import add_gap_closed
@@ -74,12 +116,16 @@ def main(argv=None) -> int:
     p.add_argument("--eval-batches", type=int, default=5, help="validation batches of 8192 per candidate")
     p.add_argument("--baselines", nargs="*", default=["logistic-regression", "dlrm", "deepfm", "dcn-v2", "autoint"],
                    help="baselines trained beside the found architectures (same data, same recipe)")
-    p.add_argument("--workers", type=int, default=2, help="processes for candidate scoring and the final trainings")
+    p.add_argument("--workers", type=int, default=2,
+                   help="processes: the searches run side by side, one per process, then the final trainings")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N: supernet, scoring and final "
+                                                   "trainings (the worker processes share one GPU)")
     p.add_argument("--workdir", help="keep the data, the supernet and the search store here")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "search_quality.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads * args.workers)
+    device = str(resolve_device(args.device))
     log = lambda s: print(s, flush=True)  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(args.workdir) if args.workdir else Path(tmp)
@@ -88,37 +134,42 @@ def main(argv=None) -> int:
         ckpt = work / "run" / "checkpoint.pt"
         t0 = time.perf_counter()
         if not ckpt.exists():
-            supernet_trainer(ds, args.space, args.supernet_steps, seed=0,
+            supernet_trainer(ds, args.space, args.supernet_steps, seed=0, device=device,
                              checkpoint_dir=work / "run").run().save_checkpoint()
-        log(f"supernet: {args.supernet_steps} steps in {time.perf_counter() - t0:.0f} s")
+        log(f"supernet: {args.supernet_steps} steps in {time.perf_counter() - t0:.0f} s on {device}")
         config = PipelineConfig(space=args.space, supernet_steps=args.supernet_steps, budget=args.budget,
                                 finetune_steps=args.finetune_steps, eval_batches=args.eval_batches,
                                 threads=args.threads)
-        spec = ScorerSpec(str(ds.path), str(ckpt), scoring_config(config))
-        found = []
-        for searcher_name in args.searchers:
-            for seed in range(args.seeds):
-                t1 = time.perf_counter()
-                searcher = make_searcher(searcher_name, args.space, seed=seed, budget=args.budget)
-                with SearchStore(work / "store.sqlite") as store:
-                    res = SearchRunner(store=store, name=f"{searcher_name}-{seed}", searcher=searcher, spec=spec,
-                                       budget=args.budget, seed=seed, backend="process" if args.workers > 1
-                                       else "inprocess", workers=args.workers, resume=True).run()
-                found.append({"searcher": searcher_name, "seed": seed, "best_hash": res.best_hash,
-                              "supernet_val_logloss": res.best_val_logloss,
-                              "mflops": cost(res.best_arch, ds.schema, args.space).mflops,
-                              "search_s": time.perf_counter() - t1, "arch": res.best_arch})
-                log(f"{searcher_name} seed {seed}: best {res.best_hash} supernet val log loss "
-                    f"{res.best_val_logloss:.5f} ({found[-1]['search_s']:.0f} s)")
-        # every distinct best and every baseline trained once, in parallel; each is deterministic
-        jobs = {f["best_hash"]: (f["best_hash"], json.dumps(f["arch"].to_json())) for f in found}
+        spec = ScorerSpec(str(ds.path), str(ckpt), scoring_config(config), device=device)
+        spec_json = {"data": spec.data, "supernet": spec.supernet, "scoring": spec.scoring.to_json(),
+                     "device": spec.device}
+        runs = [(s, seed) for s in args.searchers for seed in range(args.seeds)]
+        ctx = multiprocessing.get_context("spawn")
+        scored_before = _scored(work / "store.sqlite")
+        t1 = time.perf_counter()
+        with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
+            futures = [pool.submit(_search, str(work / "store.sqlite"), spec_json, args.space, s, seed, args.budget)
+                       for s, seed in runs]
+            found = []
+            for f in futures:
+                found.append(f.result())
+                log(f"{found[-1]['searcher']} seed {found[-1]['seed']}: best {found[-1]['best_hash']} supernet "
+                    f"val log loss {found[-1]['supernet_val_logloss']:.5f} ({found[-1]['search_s']:.0f} s)")
+        search_s = time.perf_counter() - t1
+        scored_here = _scored(work / "store.sqlite") - scored_before  # a resumed run scores only the rest
+        log(f"{len(runs)} searches x {args.budget} candidates: {scored_here} scored in this run, {search_s:.0f} s")
+        # every distinct best and every baseline trained once, in parallel; each is deterministic on CPU
+        jobs = {f["best_hash"]: (f["best_hash"], json.dumps(f["arch"])) for f in found}
         jobs.update({b: (b, None) for b in args.baselines})
+        (work / "final").mkdir(exist_ok=True)
         t2 = time.perf_counter()
-        with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {k: pool.submit(_train_from_scratch, str(ds.path), name, args.space, arch, args.threads)
+        with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
+            futures = {k: pool.submit(_train_from_scratch, str(ds.path), name, args.space, arch, args.threads,
+                                      device, str(work / "final" / f"{k}.json"))
                        for k, (name, arch) in jobs.items()}
             trained = {k: f.result() for k, f in futures.items()}
-        log(f"{len(jobs)} trainings from scratch in {time.perf_counter() - t2:.0f} s")
+        final_s = time.perf_counter() - t2
+        log(f"{len(jobs)} trainings from scratch in {final_s:.0f} s")
         for b in args.baselines:
             log(f"baseline {b}: test log loss {trained[b]['test_logloss']:.5f}")
         oracle = ds.oracle_logloss("test")
@@ -143,7 +194,9 @@ def main(argv=None) -> int:
                     f"validation batches per candidate; best found trained from scratch by the final recipe, test split",
            "table": table, "baselines": baselines, "oracle_test_logloss": oracle,
            "median_test_logloss": med, "median_test_logloss_ci": {s: m[1:] for s, m in med_ci.items()},
-           "median_supernet_val_logloss": med_sn, **verdicts}
+           "median_supernet_val_logloss": med_sn, "device": device, "search_s": search_s, "final_s": final_s,
+           "scored_in_this_run": scored_here,
+           "candidates_per_min": scored_here / (search_s / 60) if scored_here else None, **verdicts}
     save_result(res, "search_quality", args.out)
     return 0
 

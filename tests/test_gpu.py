@@ -34,3 +34,24 @@ def test_supernet_training_on_cuda(tmp_path, bf16):
                       sampler=PathSampler("small", seed=0, warmup_steps=5))
     trainer.run()
     assert next(net.parameters()).is_cuda and np.isfinite(trainer.last_loss)
+
+
+def test_search_scores_on_cuda_match_cpu(tmp_path):
+    """``ScorerSpec(device="cuda")`` scores in worker processes on the GPU; the scores are the CPU's
+    up to float reordering (same candidates, same seeds)."""
+    from nasrec_lab.pipeline import supernet_trainer
+    from nasrec_lab.search import RandomSearch, ScorerSpec, ScoringConfig, SearchRunner, SearchStore
+
+    ds = synthesize(tmp_path / "ds", rows=20_000, seed=0)
+    supernet_trainer(ds, "small", 40, seed=0, checkpoint_dir=tmp_path / "run").run().save_checkpoint()
+    scoring = ScoringConfig(finetune_steps=20, eval_batches=1)
+    losses = {}
+    for device, backend in (("cpu", "inprocess"), ("cuda", "process")):
+        spec = ScorerSpec(str(ds.path), str(tmp_path / "run" / "checkpoint.pt"), scoring, device=device)
+        with SearchStore(tmp_path / f"{device}.sqlite") as store:
+            runner = SearchRunner(store=store, name="r", searcher=RandomSearch("small", seed=0, budget=4), spec=spec,
+                                  budget=4, backend=backend, workers=2)
+            runner.run()
+            losses[device] = {c.arch_hash: c.val_logloss for c in store.candidates(runner.search_id).values()}
+    assert losses["cpu"].keys() == losses["cuda"].keys()
+    assert max(abs(losses["cpu"][h] - losses["cuda"][h]) for h in losses["cpu"]) < 2e-3

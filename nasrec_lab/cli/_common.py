@@ -31,9 +31,10 @@ def add_seed(p: argparse.ArgumentParser, default: int = 0) -> None:
     p.add_argument("--seed", type=int, default=default, help="random seed (the same seed gives the same result on CPU)")
 
 
-def add_device(p: argparse.ArgumentParser) -> None:
+def add_device(p: argparse.ArgumentParser, *, bf16: bool = True) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA only)")
+    if bf16:
+        p.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA only)")
 
 
 def add_threads(p: argparse.ArgumentParser, default: int | None = None, help: str = "torch CPU threads") -> None:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..search import SEARCHERS
-from ._common import CLIError, add_json, add_seed, add_threads, apply_threads, dumps, with_example
+from ._common import CLIError, add_device, add_json, add_seed, add_threads, apply_threads, dumps, with_example
 
 
 def add_search(sub: argparse._SubParsersAction) -> None:
@@ -46,6 +46,7 @@ def add_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--ray-address", help="join this Ray cluster (default: start a local one)")
     add_threads(p, default=1, help="torch threads per candidate")
+    add_device(p, bf16=False)
     p.set_defaults(func=cmd_search)
 
 
@@ -60,7 +61,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         optuna_storage_path,
     )
     from ..space import SearchSpace
-    from ..training import read_checkpoint
+    from ..training import read_checkpoint, resolve_device
 
     apply_threads(args)
     ckpt = read_checkpoint(args.supernet)
@@ -80,7 +81,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         kwargs = dict(storage=optuna_storage_path(args.store), study_name=name,
                       population=args.population if args.searcher == "nsga2" else None)
     searcher = make_searcher(args.searcher, space, objective, seed=args.seed, budget=args.budget, **kwargs)
-    spec = ScorerSpec(str(Path(args.data).resolve()), str(Path(args.supernet).resolve()), scoring)
+    spec = ScorerSpec(str(Path(args.data).resolve()), str(Path(args.supernet).resolve()), scoring,
+                      device=str(resolve_device(args.device)))
 
     def progress(event) -> None:
         loss = event.record.val_logloss  # None when over a hard budget (not trained)

@@ -25,12 +25,14 @@ class ScorerSpec:
     supernet: str | None
     scoring: ScoringConfig
     space: dict | None = None
+    #: where each worker scores: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (processes may share one GPU)
+    device: str = "cpu"
 
     def build(self) -> CandidateScorer:
         from ..space import SearchSpace
 
         space = SearchSpace.from_json(self.space) if self.space else None
-        return CandidateScorer(self.data, self.supernet, self.scoring, space=space)
+        return CandidateScorer(self.data, self.supernet, self.scoring, space=space, device=self.device)
 
 
 Job = tuple[int, dict, int]  # (seq, architecture JSON, search seed)

@@ -110,6 +110,9 @@ def test_each_case_is_one_line_with_exit_code_2(tiny, tmp_path):
         "label as feature": (["preprocess", "csv", str(tmp_path / "five.csv"), "--label", "y", "--dense", "a,y",
                               "--sparse", "c", "--out", "o"], "preprocess", "label 'y' is also listed"),
     }
+    if not torch.cuda.is_available():
+        cases["device cuda without CUDA"] = (search + ["--store", "dev.sqlite", "--budget", "1", "--device", "cuda"],
+                                             "search", "device 'cuda' requested but CUDA is not available")
     with busy.search_lock(1, "busy"):
         results = run_cli_cases([argv for argv, *_ in cases.values()], cwd=tmp_path)
     busy.close()
@@ -124,6 +127,7 @@ def test_each_case_is_one_line_with_exit_code_2(tiny, tmp_path):
         assert store.searches() == []
     with SearchStore(tmp_path / "eb.sqlite") as store:
         assert store.searches() == []
+    assert not (tmp_path / "dev.sqlite").exists()
     assert (tmp_path / "empty.sqlite").stat().st_size == 0  # refused, not started over
     assert not (tmp_path / "never").exists()
 

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The search-quality study on one GPU machine (issue 12): dense-width preset, 1.25M rows,
+# NASRec-Small, evolution / random / TPE x 5 seeds x 200 candidates, the searches side by side in
+# worker processes that share the GPU, then every best found and the five baselines trained from
+# scratch by the final recipe. Resumable: run it again with the same WORKDIR and it goes on where it
+# stopped (data, supernet, search store and finished final trainings are kept there).
+#
+#   STUDY_LIMIT_S=480 OUT=out bash benchmarks/gpu_study.sh
+#
+# Results in $OUT: search_quality.json (when finished), the log, and a copy of the search store.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT="${OUT:-benchmarks/results}"
+WORKDIR="${WORKDIR:-data/gpu-study}"
+PY="${PYTHON:-python3}"
+mkdir -p "$OUT" "$WORKDIR"
+export PYTHONUNBUFFERED=1
+rc=0
+timeout "${STUDY_LIMIT_S:-3600}" "$PY" -m benchmarks.search_quality --preset dense-width --rows "${ROWS:-1250000}" \
+    --space small --supernet-steps "${SUPERNET_STEPS:-3000}" --seeds "${SEEDS:-5}" --budget "${BUDGET:-200}" --finetune-steps 100 \
+    --eval-batches 15 --workers "${WORKERS:-16}" --device "${DEVICE:-cuda}" --workdir "$WORKDIR" \
+    --out "$OUT/search_quality.json" 2>&1 | tee -a "$OUT/study.log" || rc=$?
+# a consistent single-file copy of the store (WAL folded in), and the finished final trainings
+"$PY" - "$WORKDIR" "$OUT" <<'EOF'
+import json, sqlite3, sys
+from pathlib import Path
+work, out = Path(sys.argv[1]), Path(sys.argv[2])
+if (work / "store.sqlite").exists():
+    src, dst = sqlite3.connect(work / "store.sqlite"), sqlite3.connect(out / "store.sqlite")
+    src.backup(dst)
+    dst.close()
+finals = {p.stem: json.loads(p.read_text()) for p in sorted((work / "final").glob("*.json"))}
+(out / "finals.json").write_text(json.dumps(finals, indent=1))
+print(f"store copied; {len(finals)} final trainings finished")
+EOF
+exit $rc

@@ -1,0 +1,52 @@
+"""The study scripts end to end at toy size: their JSON contracts, resuming a study, the ceiling columns."""
+
+import json
+
+import pytest
+
+from benchmarks import rank_ablation, search_quality
+
+
+def test_search_quality_runs_resumes_and_reports_verdicts(tmp_path):
+    work, out = tmp_path / "work", tmp_path / "sq.json"
+    argv = ["--rows", "6000", "--preset", "dense-width", "--space", "small", "--supernet-steps", "8", "--seeds", "2",
+            "--budget", "3", "--finetune-steps", "2", "--eval-batches", "1", "--searchers", "random", "evolution",
+            "--baselines", "logistic-regression", "--workers", "2", "--device", "cpu", "--workdir", str(work),
+            "--out", str(out)]
+    assert search_quality.main(argv) == 0
+    first = json.loads(out.read_text())
+    assert first["scored_in_this_run"] == 12 and first["device"] == "cpu"
+    assert {r["searcher"] for r in first["table"]} == {"random", "evolution"} and len(first["table"]) == 4
+    for key in ("random_beats_logistic-regression_in_median", "evolution_beats_logistic-regression_in_median",
+                "evolution_beats_random_in_median"):
+        assert isinstance(first[key], bool)
+    lo, hi = first["median_test_logloss_ci"]["random"]
+    assert lo <= first["median_test_logloss"]["random"] <= hi
+    # every final training is cached in the work dir: a rerun scores nothing and trains nothing again
+    finals = sorted(p.name for p in (work / "final").glob("*.json"))
+    assert "logistic-regression.json" in finals and len(finals) == 1 + len({r["best_hash"] for r in first["table"]})
+    cached = work / "final" / "logistic-regression.json"
+    cached.write_text(json.dumps(json.loads(cached.read_text()) | {"test_logloss": 9.0}))  # marks a read-back
+    assert search_quality.main(argv) == 0
+    second = json.loads(out.read_text())
+    assert [b["test_logloss"] for b in second["baselines"]] == [9.0]
+    assert second["scored_in_this_run"] == 0 and second["candidates_per_min"] is None
+    assert [r["test_logloss"] for r in second["table"]] == [r["test_logloss"] for r in first["table"]]
+
+
+def test_rank_ablation_steps_the_split_half_ceiling_up_to_the_whole_truth(tmp_path):
+    out = tmp_path / "ra.json"
+    assert rank_ablation.main(["--rows", "6000", "--refs", "5", "--steps", "6", "--finetune-steps", "2",
+                               "--space", "small", "--preset", "dense-width", "--truth-steps", "4",
+                               "--truth-seeds", "4", "--samplers", "default", "--workdir", str(tmp_path / "w"),
+                               "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    ceiling = res["noise_ceiling"]
+    assert ceiling["truth_seeds"] == 4 and len(res["ground_truth_val_logloss_per_seed"]) == 4
+    lo, hi = ceiling["split_half_kendall_tau_ci"]
+    assert lo <= ceiling["split_half_kendall_tau"] <= hi
+    tau_half, tau_truth = ceiling["split_half_kendall_tau"], ceiling["truth_kendall_tau"]
+    if tau_half > 0:  # a mean of twice the seeds agrees more (nan where the halves do not agree at all)
+        assert tau_half < tau_truth <= 1
+        assert all(r["of_truth_ceiling"] == pytest.approx(r["kendall_tau"] / tau_truth) for r in res["table"])
+    assert [(r["sampler"], r["finetune"]) for r in res["table"]] == [("default", False), ("default", True)]
