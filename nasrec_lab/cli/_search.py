@@ -81,8 +81,12 @@ def cmd_search(args: argparse.Namespace) -> int:
         kwargs = dict(storage=optuna_storage_path(args.store), study_name=name,
                       population=args.population if args.searcher == "nsga2" else None)
     searcher = make_searcher(args.searcher, space, objective, seed=args.seed, budget=args.budget, **kwargs)
-    spec = ScorerSpec(str(Path(args.data).resolve()), str(Path(args.supernet).resolve()), scoring,
-                      device=str(resolve_device(args.device)))
+    if args.backend == "ray" and args.device.startswith("cuda"):
+        raise CLIError(f"--device {args.device}: Ray workers score on the CPU; score on a GPU with --backend "
+                       "process (or inprocess)")
+    # Ray actors hold no GPU resource (Ray hides the GPUs from them), so "auto" means the CPU there
+    device = "cpu" if args.backend == "ray" else str(resolve_device(args.device))
+    spec = ScorerSpec(str(Path(args.data).resolve()), str(Path(args.supernet).resolve()), scoring, device=device)
 
     def progress(event) -> None:
         loss = event.record.val_logloss  # None when over a hard budget (not trained)

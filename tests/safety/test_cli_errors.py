@@ -110,6 +110,8 @@ def test_each_case_is_one_line_with_exit_code_2(tiny, tmp_path):
         "label as feature": (["preprocess", "csv", str(tmp_path / "five.csv"), "--label", "y", "--dense", "a,y",
                               "--sparse", "c", "--out", "o"], "preprocess", "label 'y' is also listed"),
     }
+    cases["device cuda with ray"] = (search + ["--store", "dev.sqlite", "--budget", "1", "--device", "cuda:0",
+                                               "--backend", "ray"], "search", "--device cuda:0", "--backend process")
     if not torch.cuda.is_available():
         cases["device cuda without CUDA"] = (search + ["--store", "dev.sqlite", "--budget", "1", "--device", "cuda"],
                                              "search", "device 'cuda' requested but CUDA is not available")
