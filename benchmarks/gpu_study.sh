@@ -7,7 +7,12 @@
 #
 #   STUDY_LIMIT_S=480 OUT=out bash benchmarks/gpu_study.sh
 #
-# Results in $OUT: search_quality.json (when finished), the log, and a copy of the search store.
+# In two leases: PHASE=search (data, supernet, the searches; bring back $OUT/store.sqlite), then,
+# on any machine, the store put at $WORKDIR/store.sqlite and PHASE=final: the data are generated
+# again (the generator is deterministic for its seed), the bests read from the store and trained;
+# no supernet needed. FINAL_WORKERS sets how many final trainings run at once (default WORKERS).
+#
+# Results in $OUT: search_quality.json, the log, a copy of the search store and the finished finals.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-benchmarks/results}"
@@ -18,7 +23,8 @@ export PYTHONUNBUFFERED=1
 rc=0
 timeout "${STUDY_LIMIT_S:-3600}" "$PY" -m benchmarks.search_quality --preset dense-width --rows "${ROWS:-1250000}" \
     --space small --supernet-steps "${SUPERNET_STEPS:-3000}" --seeds "${SEEDS:-5}" --budget "${BUDGET:-200}" --finetune-steps 100 \
-    --eval-batches 15 --workers "${WORKERS:-16}" --device "${DEVICE:-cuda}" --workdir "$WORKDIR" \
+    --eval-batches 15 --workers "${WORKERS:-16}" --final-workers "${FINAL_WORKERS:-${WORKERS:-16}}" --device "${DEVICE:-cuda}" \
+    --phase "${PHASE:-all}" --workdir "$WORKDIR" \
     --out "$OUT/search_quality.json" 2>&1 | tee -a "$OUT/study.log" || rc=$?
 # a consistent single-file copy of the store (WAL folded in), and the finished final trainings
 "$PY" - "$WORKDIR" "$OUT" <<'EOF'

@@ -86,6 +86,37 @@ def _search(store: str, spec_json: dict, space: str, searcher_name: str, seed: i
             "search_s": time.perf_counter() - t0, "arch": res.best_arch.to_json()}
 
 
+def _stored_best(store: Path, name: str, budget: int, space: str, schema) -> dict:
+    """The best of a finished search as its store holds it (the search's own objective, first of equals):
+    the final phase needs neither the supernet nor the scorer."""
+    import math
+
+    from nasrec_lab.search import Objective, SearchStore
+    from nasrec_lab.space import Architecture
+    from nasrec_lab.supernet import cost
+
+    with SearchStore(store) as st:
+        row = next((r for r in st.searches() if r["name"] == name), None)
+        records = st.candidates(row["id"]) if row else {}
+    if len(records) < budget:
+        raise ValueError(f"{store}: search {name!r} has {len(records)} of {budget} candidates; finish it first "
+                         "(--phase search, the same --workdir)")
+    objective = Objective(**row["config"]["objective"])
+    best, best_fit = None, math.inf
+    for seq in sorted(records):
+        r = records[seq]
+        fit = objective.value({"val_logloss": r.val_logloss, "val_auc": r.val_auc, "flops": r.flops,
+                               "params": r.params, "latency_ms": r.latency_ms})
+        if fit < best_fit:
+            best, best_fit = r, fit
+    arch = Architecture.from_json(json.loads(best.arch_json))
+    searcher, seed = name.rsplit("-", 1)
+    return {"searcher": searcher, "seed": int(seed), "best_hash": best.arch_hash,
+            "supernet_val_logloss": best.val_logloss, "mflops": cost(arch, schema, space).mflops,
+            "search_s": sum(r.wall_s for r in records.values()),  # its scoring time (the wall time is not stored)
+            "arch": arch.to_json()}
+
+
 def _scored(store: Path) -> int:
     """Candidates scored so far in the study's store (all searches); creates the store, so that the
     worker processes do not all create its tables at once."""
@@ -95,10 +126,42 @@ def _scored(store: Path) -> int:
         return len(st.candidates_frame())
 
 
+def _run_searches(args, ds, work: Path, runs, device: str, ctx, log) -> tuple[list[dict], int, float]:
+    """Train (or reuse) the supernet, then every search, side by side in worker processes."""
+    from nasrec_lab.pipeline import PipelineConfig, scoring_config, supernet_trainer
+    from nasrec_lab.search import ScorerSpec
+
+    ckpt = work / "run" / "checkpoint.pt"
+    t0 = time.perf_counter()
+    if not ckpt.exists():
+        supernet_trainer(ds, args.space, args.supernet_steps, seed=0, device=device,
+                         checkpoint_dir=work / "run").run().save_checkpoint()
+    log(f"supernet: {args.supernet_steps} steps in {time.perf_counter() - t0:.0f} s on {device}")
+    config = PipelineConfig(space=args.space, supernet_steps=args.supernet_steps, budget=args.budget,
+                            finetune_steps=args.finetune_steps, eval_batches=args.eval_batches,
+                            threads=args.threads)
+    spec = ScorerSpec(str(ds.path), str(ckpt), scoring_config(config), device=device)
+    spec_json = {"data": spec.data, "supernet": spec.supernet, "scoring": spec.scoring.to_json(),
+                 "device": spec.device}
+    scored_before = _scored(work / "store.sqlite")
+    t1 = time.perf_counter()
+    with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
+        futures = [pool.submit(_search, str(work / "store.sqlite"), spec_json, args.space, s, seed, args.budget)
+                   for s, seed in runs]
+        found = []
+        for f in futures:
+            found.append(f.result())
+            log(f"{found[-1]['searcher']} seed {found[-1]['seed']}: best {found[-1]['best_hash']} supernet "
+                f"val log loss {found[-1]['supernet_val_logloss']:.5f} ({found[-1]['search_s']:.0f} s)")
+    search_s = time.perf_counter() - t1
+    scored_here = _scored(work / "store.sqlite") - scored_before  # a resumed run scores only the rest
+    log(f"{len(runs)} searches x {args.budget} candidates: {scored_here} scored in this run, {search_s:.0f} s")
+    return found, scored_here, search_s
+
+
 def main(argv=None) -> int:
     from nasrec_lab.data import SYNTHETIC_PRESETS
-    from nasrec_lab.pipeline import PipelineConfig, scoring_config, supernet_trainer
-    from nasrec_lab.search import SEARCHERS, ScorerSpec, median_interval
+    from nasrec_lab.search import SEARCHERS, median_interval
     from nasrec_lab.training import resolve_device
 
     from ._common import synthetic_data
@@ -118,10 +181,14 @@ def main(argv=None) -> int:
                    help="baselines trained beside the found architectures (same data, same recipe)")
     p.add_argument("--workers", type=int, default=2,
                    help="processes: the searches run side by side, one per process, then the final trainings")
+    p.add_argument("--final-workers", type=int, help="processes for the final trainings (default: --workers)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N: supernet, scoring and final "
                                                    "trainings (the worker processes share one GPU)")
     p.add_argument("--workdir", help="keep the data, the supernet and the search store here")
+    p.add_argument("--phase", choices=["all", "search", "final"], default="all",
+                   help="search: stop after the searches; final: train and report the bests of the finished "
+                        "searches in --workdir's store (no supernet needed: the two can run on different machines)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "search_quality.json"))
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads * args.workers)
@@ -131,39 +198,29 @@ def main(argv=None) -> int:
         work = Path(args.workdir) if args.workdir else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         ds = synthetic_data(work / "data", rows=args.rows, seed=0, preset=args.preset)
-        ckpt = work / "run" / "checkpoint.pt"
-        t0 = time.perf_counter()
-        if not ckpt.exists():
-            supernet_trainer(ds, args.space, args.supernet_steps, seed=0, device=device,
-                             checkpoint_dir=work / "run").run().save_checkpoint()
-        log(f"supernet: {args.supernet_steps} steps in {time.perf_counter() - t0:.0f} s on {device}")
-        config = PipelineConfig(space=args.space, supernet_steps=args.supernet_steps, budget=args.budget,
-                                finetune_steps=args.finetune_steps, eval_batches=args.eval_batches,
-                                threads=args.threads)
-        spec = ScorerSpec(str(ds.path), str(ckpt), scoring_config(config), device=device)
-        spec_json = {"data": spec.data, "supernet": spec.supernet, "scoring": spec.scoring.to_json(),
-                     "device": spec.device}
         runs = [(s, seed) for s in args.searchers for seed in range(args.seeds)]
         ctx = multiprocessing.get_context("spawn")
-        scored_before = _scored(work / "store.sqlite")
-        t1 = time.perf_counter()
-        with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
-            futures = [pool.submit(_search, str(work / "store.sqlite"), spec_json, args.space, s, seed, args.budget)
-                       for s, seed in runs]
-            found = []
-            for f in futures:
-                found.append(f.result())
-                log(f"{found[-1]['searcher']} seed {found[-1]['seed']}: best {found[-1]['best_hash']} supernet "
-                    f"val log loss {found[-1]['supernet_val_logloss']:.5f} ({found[-1]['search_s']:.0f} s)")
-        search_s = time.perf_counter() - t1
-        scored_here = _scored(work / "store.sqlite") - scored_before  # a resumed run scores only the rest
-        log(f"{len(runs)} searches x {args.budget} candidates: {scored_here} scored in this run, {search_s:.0f} s")
+        scored_here, search_s = 0, 0.0
+        if args.phase == "final":
+            found = [_stored_best(work / "store.sqlite", f"{s}-{seed}", args.budget, args.space, ds.schema)
+                     for s, seed in runs]
+            log(f"{len(found)} finished searches read from {work / 'store.sqlite'}")
+        else:
+            found, scored_here, search_s = _run_searches(args, ds, work, runs, device, ctx, log)
+        if args.phase == "search":
+            save_result({"title": f"search phase: {len(runs)} searches x budget {args.budget} ({args.preset} preset, "
+                                  f"{args.rows:,} rows); final trainings: --phase final",
+                         "table": [{k: v for k, v in f.items() if k != "arch"} for f in found], "device": device,
+                         "search_s": search_s, "scored_in_this_run": scored_here,
+                         "candidates_per_min": scored_here / (search_s / 60) if scored_here else None},
+                        "search_quality", args.out)
+            return 0
         # every distinct best and every baseline trained once, in parallel; each is deterministic on CPU
         jobs = {f["best_hash"]: (f["best_hash"], json.dumps(f["arch"])) for f in found}
         jobs.update({b: (b, None) for b in args.baselines})
         (work / "final").mkdir(exist_ok=True)
         t2 = time.perf_counter()
-        with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(args.final_workers or args.workers, mp_context=ctx) as pool:
             futures = {k: pool.submit(_train_from_scratch, str(ds.path), name, args.space, arch, args.threads,
                                       device, str(work / "final" / f"{k}.json"))
                        for k, (name, arch) in jobs.items()}

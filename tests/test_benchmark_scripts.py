@@ -13,16 +13,22 @@ def test_search_quality_runs_resumes_and_reports_verdicts(tmp_path):
             "--budget", "3", "--finetune-steps", "2", "--eval-batches", "1", "--searchers", "random", "evolution",
             "--baselines", "logistic-regression", "--workers", "2", "--device", "cpu", "--workdir", str(work),
             "--out", str(out)]
-    assert search_quality.main(argv) == 0
+    with pytest.raises(ValueError, match="has 0 of 3 candidates; finish it first"):
+        search_quality.main([*argv, "--phase", "final"])
+    assert search_quality.main([*argv, "--phase", "search"]) == 0  # the searches only, then the rest
+    searched = json.loads(out.read_text())
+    assert searched["scored_in_this_run"] == 12 and "test_logloss" not in searched["table"][0]
+    assert search_quality.main([*argv, "--phase", "final"]) == 0
     first = json.loads(out.read_text())
-    assert first["scored_in_this_run"] == 12 and first["device"] == "cpu"
+    assert first["scored_in_this_run"] == 0 and first["device"] == "cpu"
+    assert [r["best_hash"] for r in first["table"]] == [r["best_hash"] for r in searched["table"]]
     assert {r["searcher"] for r in first["table"]} == {"random", "evolution"} and len(first["table"]) == 4
     for key in ("random_beats_logistic-regression_in_median", "evolution_beats_logistic-regression_in_median",
                 "evolution_beats_random_in_median"):
         assert isinstance(first[key], bool)
     lo, hi = first["median_test_logloss_ci"]["random"]
     assert lo <= first["median_test_logloss"]["random"] <= hi
-    # every final training is cached in the work dir: a rerun scores nothing and trains nothing again
+    # every final training is cached in the work dir: a rerun (all phases) scores and trains nothing again
     finals = sorted(p.name for p in (work / "final").glob("*.json"))
     assert "logistic-regression.json" in finals and len(finals) == 1 + len({r["best_hash"] for r in first["table"]})
     cached = work / "final" / "logistic-regression.json"
