@@ -67,12 +67,11 @@ def _train_from_scratch(data: str, name: str, space: str, arch_json: str | None,
     return row
 
 
-def _search(store: str, spec_json: dict, space: str, searcher_name: str, seed: int, budget: int) -> dict:
+def _search(store: str, spec, space: str, searcher_name: str, seed: int, budget: int) -> dict:
     """One whole search in a worker process (scoring in that process), resumed from ``store`` if begun."""
-    from nasrec_lab.search import ScorerSpec, ScoringConfig, SearchRunner, SearchStore, make_searcher
+    from nasrec_lab.search import SearchRunner, SearchStore, make_searcher
     from nasrec_lab.supernet import cost
 
-    spec = ScorerSpec(**(spec_json | {"scoring": ScoringConfig(**spec_json["scoring"])}))
     torch.set_num_threads(spec.scoring.threads)
     t0 = time.perf_counter()
     searcher = make_searcher(searcher_name, space, seed=seed, budget=budget)
@@ -105,8 +104,7 @@ def _stored_best(store: Path, name: str, budget: int, space: str, schema) -> dic
     best, best_fit = None, math.inf
     for seq in sorted(records):
         r = records[seq]
-        fit = objective.value({"val_logloss": r.val_logloss, "val_auc": r.val_auc, "flops": r.flops,
-                               "params": r.params, "latency_ms": r.latency_ms})
+        fit = objective.value(r.score())
         if fit < best_fit:
             best, best_fit = r, fit
     arch = Architecture.from_json(json.loads(best.arch_json))
@@ -141,12 +139,10 @@ def _run_searches(args, ds, work: Path, runs, device: str, ctx, log) -> tuple[li
                             finetune_steps=args.finetune_steps, eval_batches=args.eval_batches,
                             threads=args.threads)
     spec = ScorerSpec(str(ds.path), str(ckpt), scoring_config(config), device=device)
-    spec_json = {"data": spec.data, "supernet": spec.supernet, "scoring": spec.scoring.to_json(),
-                 "device": spec.device}
     scored_before = _scored(work / "store.sqlite")
     t1 = time.perf_counter()
     with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
-        futures = [pool.submit(_search, str(work / "store.sqlite"), spec_json, args.space, s, seed, args.budget)
+        futures = [pool.submit(_search, str(work / "store.sqlite"), spec, args.space, s, seed, args.budget)
                    for s, seed in runs]
         found = []
         for f in futures:
@@ -207,12 +203,12 @@ def main(argv=None) -> int:
             log(f"{len(found)} finished searches read from {work / 'store.sqlite'}")
         else:
             found, scored_here, search_s = _run_searches(args, ds, work, runs, device, ctx, log)
+        rate = scored_here / (search_s / 60) if scored_here else None  # candidates per minute
         if args.phase == "search":
             save_result({"title": f"search phase: {len(runs)} searches x budget {args.budget} ({args.preset} preset, "
                                   f"{args.rows:,} rows); final trainings: --phase final",
                          "table": [{k: v for k, v in f.items() if k != "arch"} for f in found], "device": device,
-                         "search_s": search_s, "scored_in_this_run": scored_here,
-                         "candidates_per_min": scored_here / (search_s / 60) if scored_here else None},
+                         "search_s": search_s, "scored_in_this_run": scored_here, "candidates_per_min": rate},
                         "search_quality", args.out)
             return 0
         # every distinct best and every baseline trained once, in parallel; each is deterministic on CPU
@@ -252,8 +248,7 @@ def main(argv=None) -> int:
            "table": table, "baselines": baselines, "oracle_test_logloss": oracle,
            "median_test_logloss": med, "median_test_logloss_ci": {s: m[1:] for s, m in med_ci.items()},
            "median_supernet_val_logloss": med_sn, "device": device, "search_s": search_s, "final_s": final_s,
-           "scored_in_this_run": scored_here,
-           "candidates_per_min": scored_here / (search_s / 60) if scored_here else None, **verdicts}
+           "scored_in_this_run": scored_here, "candidates_per_min": rate, **verdicts}
     save_result(res, "search_quality", args.out)
     return 0
 

@@ -145,7 +145,7 @@ class SearchRunner:
                         self._notify(rec, stored)
                 if any(seq0 + i not in stored for i in range(len(pending))):
                     break  # budget reached inside a batch: the pending batch stays saved for a resume
-                scores = [_score_of(stored[seq0 + i]) for i in range(len(pending))]
+                scores = [stored[seq0 + i].score() for i in range(len(pending))]
                 searcher.tell(pending, scores)
                 pending = []
                 self._save(pending, seq0, next_seq)
@@ -170,7 +170,7 @@ class SearchRunner:
 
     # -- best, front, events --------------------------------------------------------------------
     def _fit(self, rec: CandidateRecord) -> float:
-        return self.objective.value(_score_of(rec))
+        return self.objective.value(rec.score())
 
     def _replay(self, stored: dict[int, CandidateRecord]) -> None:
         self._points: list[tuple[float, float]] = []
@@ -221,10 +221,3 @@ class SearchRunner:
             if len(out) == keep:
                 break
         return list(out.values())
-
-
-def _score_of(rec: CandidateRecord) -> dict[str, Any]:
-    return {"val_logloss": rec.val_logloss, "val_auc": rec.val_auc, "flops": rec.flops, "params": rec.params,
-            "latency_ms": rec.latency_ms}
-
-

@@ -109,6 +109,11 @@ class CandidateRecord:
     seed: int
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def score(self) -> dict[str, Any]:
+        """The scorer's measurements as :meth:`Objective.value` reads them."""
+        return {"val_logloss": self.val_logloss, "val_auc": self.val_auc, "flops": self.flops,
+                "params": self.params, "latency_ms": self.latency_ms}
+
     def to_row(self) -> dict[str, Any]:
         d = asdict(self)
         d["extra_json"] = json.dumps(d.pop("extra"), sort_keys=True)
