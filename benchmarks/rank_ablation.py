@@ -15,6 +15,8 @@ standalone training agrees with itself).
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 import tempfile
 import time
@@ -23,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nasrec_lab._atomic import atomic_write_json
+
 from ._common import save_result, synthetic_data
 from .preset_spread import stepped_up_tau, truth_config
 
@@ -30,21 +34,95 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLERS = ("single-path", "any-path", "default")
 
 
+def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: int, seed: int, finetune_steps: int,
+                    threads: int, score_at=(), workdir: Path, log=print) -> dict:
+    """The references' supernet scores, inherited and fine-tuned, after ``steps`` steps of supernet
+    training by ``strategy`` and at each step of ``score_at`` on the way (the same run: how the
+    ranking grows with training, under the schedule of the whole run). Cached in
+    ``WORKDIR/supernet_scores/`` (JSON), so ``--phase supernet`` can run while the ground truth
+    is trained elsewhere and a later run reuses it.
+
+    Returns ``{"train_s": seconds, "at": {step: {"inherit": [...], "finetune": [...]}}}`` (scores in
+    the order of ``study.archs``)."""
+    from nasrec_lab.pipeline import supernet_trainer
+    from nasrec_lab.training import FunctionCallback
+
+    keys = [a.hash() for a in study.archs]
+    marks = sorted({int(s) for s in score_at if 0 < int(s) < steps} | {steps})
+    blob = json.dumps({"data": str(ds.path), "created": ds.manifest.get("created"), "space": space,
+                       "references": keys, "sampler": strategy, "steps": steps, "batch": batch, "seed": seed,
+                       "finetune_steps": finetune_steps, "at": marks}, sort_keys=True)
+    cache = workdir / "supernet_scores" / f"{strategy}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.json"
+    if cache.exists():
+        log(f"{strategy}: supernet scores read from {cache}")
+        return json.loads(cache.read_text())
+
+    def score(net) -> dict[str, list[float]]:
+        out = {}
+        for ft in (False, True):
+            s = study.supernet_scores(net, finetune=ft, finetune_steps=finetune_steps, batch_size=batch,
+                                      threads=threads)
+            out["finetune" if ft else "inherit"] = [s[k] for k in keys]
+        return out
+
+    at: dict[str, dict[str, list[float]]] = {}
+    scoring_s = 0.0
+    holder: dict = {}
+
+    def on_step(event) -> None:
+        nonlocal scoring_s
+        if event.step in marks and event.step != steps:
+            t = time.perf_counter()
+            rng = torch.get_rng_state()  # scoring seeds its own candidates: training goes on as without it
+            at[str(event.step)] = score(holder["net"])
+            torch.set_rng_state(rng)
+            scoring_s += time.perf_counter() - t
+            log(f"{strategy}: scored the references at step {event.step} of {steps}")
+
+    t0 = time.perf_counter()
+    trainer = supernet_trainer(ds, space, steps, seed=seed, sampler=strategy, batch_size=batch,
+                               callbacks=[FunctionCallback(on_step=on_step)])
+    every = trainer.config.log_every  # the trainer's step events come every log_every steps
+    if any(m % every for m in marks[:-1]):
+        raise ValueError(f"--score-at steps must be multiples of {every} (the trainer's step events); got {marks[:-1]}")
+    holder["net"] = trainer.model
+    net = trainer.run().model
+    train_s = time.perf_counter() - t0 - scoring_s
+    at[str(steps)] = score(net)
+    result = {"train_s": train_s, "at": at}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(cache, result)
+    return result
+
+
 def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, space: str, seed: int, threads: int,
         truth_seeds: int, workdir: Path, samplers=SAMPLERS, preset: str = "default", truth_steps: int | None = None,
-        log=print) -> dict:
-    from nasrec_lab.pipeline import supernet_trainer
+        score_at=(), phase: str = "all", log=print) -> dict:
     from nasrec_lab.search import RankStudy, ScoringConfig, SearchStore, rank_correlation, rank_correlation_interval
 
     torch.set_num_threads(threads)
     # The data path and the store are those of ``benchmarks.preset_spread --data-dir WORKDIR``: with the
     # same --truth-steps its ground truth is reused.
     ds = synthetic_data(workdir / f"{preset}-{rows}-s{seed}", rows=rows, seed=seed, preset=preset)
-    store = SearchStore(workdir / "ground_truth.sqlite")
     gt_config = (truth_config(truth_steps, batch) if truth_steps else
                  ScoringConfig(mode="scratch", scratch_batch=batch, eval_batches=None, threads=threads))
-    study = RankStudy(ds, space, references=refs, seed=seed, store=store, ground_truth_config=gt_config)
+    study = RankStudy(ds, space, references=refs, seed=seed, ground_truth_config=gt_config)
     keys = [a.hash() for a in study.archs]
+    title = (f"rank correlation ablation ({space}, {refs} references, {steps} supernet steps of {batch}, "
+             f"{rows:,} synthetic rows ({preset} preset), fine-tune {finetune_steps} head-only steps; "
+             f"95% bootstrap intervals over references)")
+    # The supernets first: they need no ground truth (``--phase supernet`` stops after them).
+    by_sampler = {strategy: supernet_scores(ds, study, space=space, strategy=strategy, steps=steps, batch=batch,
+                                            seed=seed, finetune_steps=finetune_steps, threads=threads,
+                                            score_at=score_at, workdir=workdir, log=log)
+                  for strategy in samplers}
+    supernet_scores_out = {f"{strategy}/{mode}": r["at"][str(steps)][mode]
+                           for strategy, r in by_sampler.items() for mode in ("inherit", "finetune")}
+    if phase == "supernet":
+        return {"title": title, "phase": "supernet", "references": keys, "supernet_val_logloss": supernet_scores_out,
+                "supernet_val_logloss_by_step": {s: r["at"] for s, r in by_sampler.items()}}
+
+    store = SearchStore(workdir / "ground_truth.sqlite")
     t0 = time.perf_counter()
     per_seed = []
     for s in range(truth_seeds):
@@ -52,6 +130,7 @@ def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, sp
         truth = one.ground_truth(progress=lambda i, n, s=s: log(f"ground truth seed {s}: {i}/{n}") if i % 5 == 0
                                  else None)
         per_seed.append([truth[k] for k in keys])
+    store.close()
     truth = np.mean(per_seed, axis=0)
     log(f"ground truth of {refs} references x {truth_seeds} seeds in {time.perf_counter() - t0:.0f} s; "
         f"val log loss {truth.min():.5f} .. {truth.max():.5f}")
@@ -78,34 +157,27 @@ def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, sp
             log(f"noise ceiling of a {half}-seed mean against another: tau {rc.kendall_tau:+.3f} "
                 f"[{ci['kendall_tau'][0]:+.2f}, {ci['kendall_tau'][1]:+.2f}]; of the {truth_seeds}-seed truth "
                 f"(stepped up): tau {ceiling['truth_kendall_tau']:+.3f}")
-    rows_out, supernet_scores = [], {}
-    for strategy in samplers:
-        t1 = time.perf_counter()
-        net = supernet_trainer(ds, space, steps, seed=seed, sampler=strategy, batch_size=batch).run().model
-        train_s = time.perf_counter() - t1
-        for ft in (False, True):
-            scores = study.supernet_scores(net, finetune=ft, finetune_steps=finetune_steps, batch_size=batch,
-                                           threads=threads)
-            predicted = [scores[k] for k in keys]
-            rc = rank_correlation(truth, predicted)
-            ci = rank_correlation_interval(truth, predicted)
-            rows_out.append({"sampler": strategy, "finetune": ft, "kendall_tau": rc.kendall_tau,
-                             "kendall_tau_ci": ci["kendall_tau"], "spearman_rho": rc.spearman_rho,
-                             "spearman_rho_ci": ci["spearman_rho"], "top_k_overlap": rc.top_k_overlap,
-                             "supernet_train_s": train_s})
-            supernet_scores[f"{strategy}/{'finetune' if ft else 'inherit'}"] = predicted
-            log(f"{strategy:12s} finetune={ft}: tau {rc.kendall_tau:+.3f} [{ci['kendall_tau'][0]:+.2f}, "
-                f"{ci['kendall_tau'][1]:+.2f}] rho {rc.spearman_rho:+.3f} "
-                f"top-{rc.k} overlap {rc.top_k_overlap:.2f}")
-    store.close()
+    rows_out, by_step = [], []
+    for strategy, r in by_sampler.items():
+        for step, scores in sorted(r["at"].items(), key=lambda kv: int(kv[0])):
+            for ft in (False, True):
+                predicted = scores["finetune" if ft else "inherit"]
+                rc = rank_correlation(truth, predicted)
+                ci = rank_correlation_interval(truth, predicted)
+                row = {"sampler": strategy, "finetune": ft, "kendall_tau": rc.kendall_tau,
+                       "kendall_tau_ci": ci["kendall_tau"], "spearman_rho": rc.spearman_rho,
+                       "spearman_rho_ci": ci["spearman_rho"], "top_k_overlap": rc.top_k_overlap}
+                if int(step) == steps:
+                    rows_out.append(row | {"supernet_train_s": r["train_s"]})
+                by_step.append(row | {"step": int(step)})
+                log(f"{strategy:12s} step {int(step):6d} finetune={ft}: tau {rc.kendall_tau:+.3f} "
+                    f"[{ci['kendall_tau'][0]:+.2f}, {ci['kendall_tau'][1]:+.2f}] rho {rc.spearman_rho:+.3f} "
+                    f"top-{rc.k} overlap {rc.top_k_overlap:.2f}")
     if ceiling and "truth_kendall_tau" in ceiling:
-        for r in rows_out:  # how much of what the truth's own noise leaves each score reaches
+        for r in (*rows_out, *by_step):  # how much of what the truth's own noise leaves each score reaches
             r["of_truth_ceiling"] = r["kendall_tau"] / ceiling["truth_kendall_tau"]
-    return {"title": f"rank correlation ablation ({space}, {refs} references, {steps} supernet steps of {batch}, "
-                     f"{rows:,} synthetic rows ({preset} preset), fine-tune {finetune_steps} head-only steps; "
-                     f"95% bootstrap intervals over references)",
-            "table": rows_out, "references": keys, "noise_ceiling": ceiling,
-            "supernet_val_logloss": supernet_scores,
+    return {"title": title, "table": rows_out, "by_step": by_step, "references": keys, "noise_ceiling": ceiling,
+            "supernet_val_logloss": supernet_scores_out,
             "ground_truth_val_logloss_per_seed": per_seed, "ground_truth_val_logloss": truth.tolist()}
 
 
@@ -127,6 +199,10 @@ def main(argv=None) -> int:
     p.add_argument("--truth-seeds", type=int, default=2, help="standalone trainings per reference (>= 2 gives the "
                                                               "noise ceiling)")
     p.add_argument("--samplers", nargs="*", default=list(SAMPLERS), choices=SAMPLERS)
+    p.add_argument("--score-at", type=int, nargs="*", default=[], metavar="STEP",
+                   help="also score the references at these supernet steps of the same run (tau against training)")
+    p.add_argument("--phase", choices=["all", "supernet"], default="all",
+                   help="supernet: train and score the supernets only (cached in --workdir), no ground truth")
     p.add_argument("--workdir", help="keep data and the ground-truth cache here (a rerun reuses them)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "rank_ablation.json"))
     args = p.parse_args(argv)
@@ -136,7 +212,7 @@ def main(argv=None) -> int:
         res = run(rows=args.rows, refs=args.refs, steps=args.steps, batch=args.batch,
                   finetune_steps=args.finetune_steps, space=args.space, seed=args.seed, threads=args.threads,
                   truth_seeds=args.truth_seeds, workdir=workdir, samplers=args.samplers, preset=args.preset,
-                  truth_steps=args.truth_steps,
+                  truth_steps=args.truth_steps, score_at=args.score_at, phase=args.phase,
                   log=lambda s: print(s, flush=True))
     save_result(res, "rank_ablation", args.out)
     return 0

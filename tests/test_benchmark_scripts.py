@@ -56,3 +56,34 @@ def test_rank_ablation_steps_the_split_half_ceiling_up_to_the_whole_truth(tmp_pa
         assert tau_half < tau_truth <= 1
         assert all(r["of_truth_ceiling"] == pytest.approx(r["kendall_tau"] / tau_truth) for r in res["table"])
     assert [(r["sampler"], r["finetune"]) for r in res["table"]] == [("default", False), ("default", True)]
+
+
+def test_rank_ablation_scores_supernets_first_caches_them_and_scoring_on_the_way_leaves_training_alone(tmp_path):
+    work = tmp_path / "w"
+    base = ["--rows", "6000", "--refs", "5", "--steps", "20", "--finetune-steps", "2", "--space", "small",
+            "--preset", "dense-width", "--truth-steps", "4", "--truth-seeds", "2", "--samplers", "default",
+            "--workdir", str(work)]
+    plain, along = tmp_path / "plain.json", tmp_path / "along.json"
+    # --phase supernet needs no ground truth: none is trained, nothing but supernet scores comes out
+    assert rank_ablation.main([*base, "--phase", "supernet", "--out", str(plain)]) == 0
+    assert not (work / "ground_truth.sqlite").exists()
+    first = json.loads(plain.read_text())
+    assert first["phase"] == "supernet" and "table" not in first
+    assert rank_ablation.main([*base, "--phase", "supernet", "--score-at", "10", "--out", str(along)]) == 0
+    by_step = json.loads(along.read_text())["supernet_val_logloss_by_step"]["default"]
+    assert sorted(by_step, key=int) == ["10", "20"]
+    # scoring the references at step 10 of the run changes nothing the run ends with
+    assert by_step["20"] == first["supernet_val_logloss_by_step"]["default"]["20"]
+    assert by_step["10"]["finetune"] != by_step["20"]["finetune"]
+    # the whole run reads the supernet scores back from the work dir (marked) and adds the truth
+    cache = next(p for p in (work / "supernet_scores").glob("default-*.json")
+                 if list(json.loads(p.read_text())["at"]) == ["20"])
+    marked = json.loads(cache.read_text())
+    marked["at"]["20"]["inherit"] = [float(i) for i in range(5)]
+    cache.write_text(json.dumps(marked))
+    assert rank_ablation.main([*base, "--out", str(plain)]) == 0
+    res = json.loads(plain.read_text())
+    assert res["supernet_val_logloss"]["default/inherit"] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert [(r["sampler"], r["finetune"]) for r in res["table"]] == [("default", False), ("default", True)]
+    with pytest.raises(ValueError, match="multiples of 10"):
+        rank_ablation.main([*base, "--phase", "supernet", "--score-at", "5", "--out", str(along)])
