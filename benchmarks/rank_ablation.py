@@ -67,14 +67,13 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
 
     at: dict[str, dict[str, list[float]]] = {}
     scoring_s = 0.0
-    holder: dict = {}
 
     def on_step(event) -> None:
         nonlocal scoring_s
         if event.step in marks and event.step != steps:
             t = time.perf_counter()
             rng = torch.get_rng_state()  # scoring seeds its own candidates: training goes on as without it
-            at[str(event.step)] = score(holder["net"])
+            at[str(event.step)] = score(trainer.model)
             torch.set_rng_state(rng)
             scoring_s += time.perf_counter() - t
             log(f"{strategy}: scored the references at step {event.step} of {steps}")
@@ -85,7 +84,6 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
     every = trainer.config.log_every  # the trainer's step events come every log_every steps
     if any(m % every for m in marks[:-1]):
         raise ValueError(f"--score-at steps must be multiples of {every} (the trainer's step events); got {marks[:-1]}")
-    holder["net"] = trainer.model
     net = trainer.run().model
     train_s = time.perf_counter() - t0 - scoring_s
     at[str(steps)] = score(net)
