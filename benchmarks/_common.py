@@ -20,11 +20,11 @@ def save_result(result: dict[str, Any], name: str, out: str | Path | None = None
     return out
 
 
-def synthetic_data(path: Path, *, rows: int, seed: int, preset: str = "default"):
-    """The synthetic data set at ``path`` (one of ``SYNTHETIC_PRESETS``), generated there first unless a
-    kept work dir already holds it."""
+def synthetic_data(path: Path, *, rows: int, seed: int, preset: str = "default", part: int = 0):
+    """The synthetic data set at ``path`` (one of ``SYNTHETIC_PRESETS``; ``part`` as in ``synthesize``),
+    generated there first unless a kept work dir already holds it."""
     from nasrec_lab.data import SYNTHETIC_PRESETS, CTRDataset, synthesize
 
     if (path / "manifest.json").exists():
         return CTRDataset(path)
-    return synthesize(path, rows=rows, seed=seed, spec=SYNTHETIC_PRESETS[preset])
+    return synthesize(path, rows=rows, seed=seed, spec=SYNTHETIC_PRESETS[preset], part=part)

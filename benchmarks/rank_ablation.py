@@ -37,8 +37,9 @@ SAMPLERS = ("single-path", "any-path", "default")
 def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: int, seed: int, finetune_steps: int,
                     threads: int, score_at=(), workdir: Path, log=print) -> dict:
     """The references' supernet scores, inherited and fine-tuned, after ``steps`` steps of supernet
-    training by ``strategy`` and at each step of ``score_at`` on the way (the same run: how the
-    ranking grows with training, under the schedule of the whole run). Cached in
+    training on ``ds`` (the references' data set, or fresh rows of its click model) by ``strategy``
+    and at each step of ``score_at`` on the way (the same run: how the ranking grows with training,
+    under the schedule of the whole run). Cached in
     ``WORKDIR/supernet_scores/`` (JSON), so ``--phase supernet`` can run while the ground truth
     is trained elsewhere and a later run reuses it.
 
@@ -78,12 +79,12 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
             scoring_s += time.perf_counter() - t
             log(f"{strategy}: scored the references at step {event.step} of {steps}")
 
-    t0 = time.perf_counter()
-    trainer = supernet_trainer(ds, space, steps, seed=seed, sampler=strategy, batch_size=batch,
-                               callbacks=[FunctionCallback(on_step=on_step)])
-    every = trainer.config.log_every  # the trainer's step events come every log_every steps
+    every = 10  # the trainer's step events come every ``log_every`` steps: the marks must fall on them
     if any(m % every for m in marks[:-1]):
         raise ValueError(f"--score-at steps must be multiples of {every} (the trainer's step events); got {marks[:-1]}")
+    t0 = time.perf_counter()
+    trainer = supernet_trainer(ds, space, steps, seed=seed, sampler=strategy, batch_size=batch, log_every=every,
+                               callbacks=[FunctionCallback(on_step=on_step)])
     net = trainer.run().model
     train_s = time.perf_counter() - t0 - scoring_s
     at[str(steps)] = score(net)
@@ -95,7 +96,7 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
 
 def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, space: str, seed: int, threads: int,
         truth_seeds: int, workdir: Path, samplers=SAMPLERS, preset: str = "default", truth_steps: int | None = None,
-        score_at=(), phase: str = "all", log=print) -> dict:
+        score_at=(), phase: str = "all", supernet_rows: int = 0, truth_rows: int = 0, log=print) -> dict:
     from nasrec_lab.search import RankStudy, ScoringConfig, SearchStore, rank_correlation, rank_correlation_interval
 
     torch.set_num_threads(threads)
@@ -106,11 +107,18 @@ def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, sp
                  ScoringConfig(mode="scratch", scratch_batch=batch, eval_batches=None, threads=threads))
     study = RankStudy(ds, space, references=refs, seed=seed, ground_truth_config=gt_config)
     keys = [a.hash() for a in study.archs]
+    # With --supernet-rows the supernet trains on rows of the same click model that the references'
+    # data set does not hold (part 1 of the generator), as the paper's supernet sees each Criteo row
+    # about once; scoring (fine-tuning and validation) stays on the references' data set.
+    super_ds = (synthetic_data(workdir / f"{preset}-{supernet_rows}-s{seed}-part1", rows=supernet_rows, seed=seed,
+                               preset=preset, part=1) if supernet_rows else ds)
     title = (f"rank correlation ablation ({space}, {refs} references, {steps} supernet steps of {batch}, "
-             f"{rows:,} synthetic rows ({preset} preset), fine-tune {finetune_steps} head-only steps; "
-             f"95% bootstrap intervals over references)")
+             f"{rows:,} synthetic rows ({preset} preset)"
+             + (f", supernet on {supernet_rows:,} further rows" if supernet_rows else "")
+             + (f", ground truth trained on {truth_rows:,} rows" if truth_rows else "")
+             + f", fine-tune {finetune_steps} head-only steps; 95% bootstrap intervals over references)")
     # The supernets first: they need no ground truth (``--phase supernet`` stops after them).
-    by_sampler = {strategy: supernet_scores(ds, study, space=space, strategy=strategy, steps=steps, batch=batch,
+    by_sampler = {strategy: supernet_scores(super_ds, study, space=space, strategy=strategy, steps=steps, batch=batch,
                                             seed=seed, finetune_steps=finetune_steps, threads=threads,
                                             score_at=score_at, workdir=workdir, log=log)
                   for strategy in samplers}
@@ -120,11 +128,16 @@ def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, sp
         return {"title": title, "phase": "supernet", "references": keys, "supernet_val_logloss": supernet_scores_out,
                 "supernet_val_logloss_by_step": {s: r["at"] for s, r in by_sampler.items()}}
 
+    # With --truth-rows the references are trained standalone on a larger data set of the same click model
+    # (that of ``preset_spread --rows N``, whose cache this reuses): a truth nearer the well-trained
+    # models a search's final training makes than a few hundred steps on the references' rows.
+    truth_ds = (synthetic_data(workdir / f"{preset}-{truth_rows}-s{seed}", rows=truth_rows, seed=seed, preset=preset)
+                if truth_rows else ds)
     store = SearchStore(workdir / "ground_truth.sqlite")
     t0 = time.perf_counter()
     per_seed = []
     for s in range(truth_seeds):
-        one = RankStudy(ds, space, references=study.archs, seed=seed + s, store=store, ground_truth_config=gt_config)
+        one = RankStudy(truth_ds, space, references=study.archs, seed=seed + s, store=store, ground_truth_config=gt_config)
         truth = one.ground_truth(progress=lambda i, n, s=s: log(f"ground truth seed {s}: {i}/{n}") if i % 5 == 0
                                  else None)
         per_seed.append([truth[k] for k in keys])
@@ -199,6 +212,12 @@ def main(argv=None) -> int:
     p.add_argument("--samplers", nargs="*", default=list(SAMPLERS), choices=SAMPLERS)
     p.add_argument("--score-at", type=int, nargs="*", default=[], metavar="STEP",
                    help="also score the references at these supernet steps of the same run (tau against training)")
+    p.add_argument("--supernet-rows", type=int, default=0, metavar="N",
+                   help="train the supernets on N further rows of the same click model (none of them in the "
+                        "references' data set) instead of the references' training split")
+    p.add_argument("--truth-rows", type=int, default=0, metavar="N",
+                   help="train the ground truth on a data set of N rows of the same click model (as "
+                        "preset_spread --rows N) instead of the references' data set")
     p.add_argument("--phase", choices=["all", "supernet"], default="all",
                    help="supernet: train and score the supernets only (cached in --workdir), no ground truth")
     p.add_argument("--workdir", help="keep data and the ground-truth cache here (a rerun reuses them)")
@@ -211,6 +230,7 @@ def main(argv=None) -> int:
                   finetune_steps=args.finetune_steps, space=args.space, seed=args.seed, threads=args.threads,
                   truth_seeds=args.truth_seeds, workdir=workdir, samplers=args.samplers, preset=args.preset,
                   truth_steps=args.truth_steps, score_at=args.score_at, phase=args.phase,
+                  supernet_rows=args.supernet_rows, truth_rows=args.truth_rows,
                   log=lambda s: print(s, flush=True))
     save_result(res, "rank_ablation", args.out)
     return 0

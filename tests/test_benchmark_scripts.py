@@ -87,3 +87,55 @@ def test_rank_ablation_scores_supernets_first_caches_them_and_scoring_on_the_way
     assert [(r["sampler"], r["finetune"]) for r in res["table"]] == [("default", False), ("default", True)]
     with pytest.raises(ValueError, match="multiples of 10"):
         rank_ablation.main([*base, "--phase", "supernet", "--score-at", "5", "--out", str(along)])
+
+
+def test_rank_ablation_refuses_a_bad_score_step_before_training(tmp_path, monkeypatch):
+    import nasrec_lab.pipeline
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a supernet was built before the --score-at steps were checked")
+
+    monkeypatch.setattr(nasrec_lab.pipeline, "supernet_trainer", no_training)
+    with pytest.raises(ValueError, match="multiples of 10"):
+        rank_ablation.main(["--rows", "3000", "--refs", "3", "--steps", "20", "--space", "small", "--samplers",
+                            "default", "--phase", "supernet", "--score-at", "5", "--workdir", str(tmp_path),
+                            "--out", str(tmp_path / "r.json")])
+
+
+def test_rank_ablation_trains_the_supernet_on_further_rows_when_asked(tmp_path):
+    from nasrec_lab.data import CTRDataset
+
+    base = ["--rows", "6000", "--refs", "5", "--steps", "20", "--finetune-steps", "2", "--space", "small",
+            "--preset", "dense-width", "--samplers", "default", "--phase", "supernet", "--workdir", str(tmp_path)]
+    own, fresh = tmp_path / "own.json", tmp_path / "fresh.json"
+    assert rank_ablation.main([*base, "--out", str(own)]) == 0
+    assert rank_ablation.main([*base, "--supernet-rows", "12000", "--out", str(fresh)]) == 0
+    more = CTRDataset(tmp_path / "dense-width-12000-s0-part1")
+    assert more.manifest["synthetic"]["part"] == 1 and more.manifest["synthetic"]["seed"] == 0
+    a, b = json.loads(own.read_text()), json.loads(fresh.read_text())
+    assert a["references"] == b["references"]  # the same references, scored on their own data set
+    assert a["supernet_val_logloss"]["default/inherit"] != b["supernet_val_logloss"]["default/inherit"]
+    assert "12,000 further rows" in b["title"]
+
+
+def test_rank_ablation_reads_the_truth_preset_spread_trained_on_more_rows(tmp_path):
+    import sqlite3
+
+    from benchmarks import preset_spread
+
+    def truths() -> int:
+        with sqlite3.connect(tmp_path / "ground_truth.sqlite") as db:
+            return db.execute("select count(*) from ground_truth").fetchone()[0]
+
+    assert preset_spread.main(["--presets", "dense-width", "--rows", "8000", "--archs", "5", "--seeds", "2",
+                               "--steps", "4", "--workers", "1", "--data-dir", str(tmp_path),
+                               "--out", str(tmp_path / "spread.json")]) == 0
+    assert truths() == 10
+    out = tmp_path / "ra.json"
+    assert rank_ablation.main(["--rows", "6000", "--refs", "5", "--steps", "6", "--finetune-steps", "2",
+                               "--space", "small", "--preset", "dense-width", "--truth-steps", "4",
+                               "--truth-seeds", "2", "--truth-rows", "8000", "--samplers", "default",
+                               "--workdir", str(tmp_path), "--out", str(out)]) == 0
+    assert truths() == 10  # the references' truth on the 8000-row set was read back, none trained again
+    res = json.loads(out.read_text())
+    assert "ground truth trained on 8,000 rows" in res["title"] and len(res["ground_truth_val_logloss_per_seed"]) == 2

@@ -42,6 +42,9 @@ from ._schema import FeatureSchema
 from ._split import assign_splits
 
 CHUNK_ROWS = 1 << 16
+#: chunk indices of part ``k`` start at ``k * PART_STRIDE``: beyond any data set's chunks (50M rows
+#: are 763 chunks), so different parts draw from random streams no other part uses
+PART_STRIDE = 1 << 20
 
 
 def _default_tables(n: int) -> tuple[int, ...]:
@@ -243,9 +246,9 @@ class ClickModel:
         label = (rng.random(n) < prob).astype(np.int8)
         return {"dense": z, "sparse": ids, "label": label, "prob": prob.astype(np.float32)}
 
-    def iter_chunks(self, rows: int):
+    def iter_chunks(self, rows: int, part: int = 0):
         for i, start in enumerate(range(0, rows, CHUNK_ROWS)):
-            yield self.chunk(i, min(CHUNK_ROWS, rows - start))
+            yield self.chunk(part * PART_STRIDE + i, min(CHUNK_ROWS, rows - start))
 
 
 #: named click models (see the module docstring and README's Data section for what each tests)
@@ -266,24 +269,31 @@ def synthesize(
     split: str = "autoctr",
     split_seed: int = 2018,
     overwrite: bool = False,
+    part: int = 0,
 ) -> CTRDataset:
     """Generate a synthetic data set directory (streamed in chunks; memory does not grow with rows).
+
+    ``part`` draws further rows of the same click model (same seed: same oracle, same ids): parts
+    share no rows, so a model trained on part 1 meets part 0's validation rows for the first time
+    (a supernet trained on fresh rows, scored on the references' data set).
 
     >>> ds = synthesize("data/synthetic", rows=100_000, seed=0)   # doctest: +SKIP
     >>> ds.oracle_logloss("test")                                 # doctest: +SKIP
     """
     if not 1_000 <= rows <= 50_000_000:
         raise ValueError(f"rows must be between 1,000 and 50,000,000, got {rows}")
+    if not 0 <= part < 1024:
+        raise ValueError(f"part must be between 0 and 1023, got {part}")
     spec = spec or SyntheticSpec()
     model = ClickModel(spec, seed)
     with atomic_directory(out, overwrite=overwrite, owned=not_a_dataset_reason) as tmp:
         # Pass 1: labels only, for the stratified split (1 byte a row).
-        labels = np.concatenate([c["label"] for c in _labels_only(model, rows)])
+        labels = np.concatenate([c["label"] for c in _labels_only(model, rows, part)])
         assignment = assign_splits(labels, split, split_seed)
         counts = {name: int((assignment == i).sum()) for i, name in enumerate(("train", "val", "test"))}
         writer = SplitWriter(tmp, counts, spec.n_dense, spec.n_sparse, with_prob=True)
         start = 0
-        for chunk in model.iter_chunks(rows):
+        for chunk in model.iter_chunks(rows, part):
             stop = start + len(chunk["label"])
             writer.write(assignment[start:stop], chunk)
             start = stop
@@ -294,16 +304,16 @@ def synthesize(
             splits=splits,
             sources=[],
             preprocessing={"split": split, "split_seed": split_seed},
-            extra={"synthetic": {"rows": rows, "seed": seed, "spec": asdict(spec), "bias": model.bias}},
+            extra={"synthetic": {"rows": rows, "seed": seed, "part": part, "spec": asdict(spec), "bias": model.bias}},
         )
         atomic_write_json(tmp / MANIFEST, manifest)
     return CTRDataset(out)
 
 
-def _labels_only(model: ClickModel, rows: int):
+def _labels_only(model: ClickModel, rows: int, part: int = 0):
     # The label of a row depends on its features, so the chunk is drawn in full and the
     # rest dropped; chunks are small and regenerated identically in pass 2.
-    for chunk in model.iter_chunks(rows):
+    for chunk in model.iter_chunks(rows, part):
         yield {"label": chunk["label"]}
 
 

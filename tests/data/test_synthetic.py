@@ -79,3 +79,24 @@ def test_manifest_contents(small_synth):
     assert all("oracle_logloss" in s and "positive_rate" in s and "rows" in s for s in m["splits"].values())
     assert m["synthetic"]["seed"] == 3
     assert CTRDataset(small_synth.path).schema == small_synth.schema
+
+
+def test_a_further_part_draws_new_rows_of_the_same_click_model(tmp_path):
+    spec = SyntheticSpec(preset="dense-width", base_scale=0.5)
+    base = synthesize(tmp_path / "p0", rows=20_000, seed=4, spec=spec)
+    more = synthesize(tmp_path / "p1", rows=20_000, seed=4, spec=spec, part=1)
+
+    def rows(ds):
+        return {r.tobytes() for s in ("train", "val", "test") for r in ds.split(s).column("dense")}
+
+    assert not rows(base) & rows(more)  # no row of part 1 is in part 0 (continuous features: no chance ties)
+    # Same law: part 1's stored probabilities are those the seed's click model gives its features, and
+    # another seed's model does not.
+    same, other = ClickModel(spec, seed=4), ClickModel(spec, seed=5)
+    tr = more.split("train")
+    z, ids = tr.column("dense"), tr.column("sparse")
+    np.testing.assert_allclose(same._marginal_prob(same._logit(z, ids) + same.bias), tr.column("prob"), rtol=1e-5)
+    assert not np.allclose(other._marginal_prob(other._logit(z, ids) + other.bias), tr.column("prob"), rtol=1e-3)
+    assert more.manifest["synthetic"]["part"] == 1
+    with pytest.raises(ValueError, match="part must be between"):
+        synthesize(tmp_path / "bad", rows=5_000, seed=4, part=-1)
