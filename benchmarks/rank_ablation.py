@@ -50,7 +50,7 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
 
     keys = [a.hash() for a in study.archs]
     marks = sorted({int(s) for s in score_at if 0 < int(s) < steps} | {steps})
-    blob = json.dumps({"data": str(ds.path), "created": ds.manifest.get("created"), "space": space,
+    blob = json.dumps({**ds.identity(), "space": space,
                        "references": keys, "sampler": strategy, "steps": steps, "batch": batch, "seed": seed,
                        "finetune_steps": finetune_steps, "at": marks}, sort_keys=True)
     cache = workdir / "supernet_scores" / f"{strategy}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.json"

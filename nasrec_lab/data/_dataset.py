@@ -151,6 +151,11 @@ class CTRDataset:
         content = {k: v for k, v in self.manifest.items() if k != "created"}
         return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
+    def identity(self) -> dict[str, str | None]:
+        """This copy of the data set, for cache keys of results computed on it: its path and creation
+        time (a data set generated again at the same path is another copy; cf. :meth:`fingerprint`)."""
+        return {"data": str(self.path), "created": self.manifest.get("created")}
+
     def oracle_logloss(self, split: str) -> float | None:
         return self.manifest["splits"].get(split, {}).get("oracle_logloss")
 

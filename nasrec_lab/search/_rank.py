@@ -129,8 +129,8 @@ class RankStudy:
 
     def setting_key(self) -> str:
         """Identifies the ground-truth setting (data set, training recipe, seed) in the store's cache."""
-        blob = json.dumps({"data": str(self.data.path), "created": self.data.manifest.get("created"),
-                           "config": self.ground_truth_config.to_json(), "seed": self.seed}, sort_keys=True)
+        blob = json.dumps({**self.data.identity(), "config": self.ground_truth_config.to_json(), "seed": self.seed},
+                          sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def ground_truth(self, progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
