@@ -46,6 +46,7 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
     Returns ``{"train_s": seconds, "at": {step: {"inherit": [...], "finetune": [...]}}}`` (scores in
     the order of ``study.archs``)."""
     from nasrec_lab.pipeline import supernet_trainer
+    from nasrec_lab.search import RankTracker
     from nasrec_lab.training import FunctionCallback
 
     keys = [a.hash() for a in study.archs]
@@ -58,36 +59,21 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
         log(f"{strategy}: supernet scores read from {cache}")
         return json.loads(cache.read_text())
 
-    def score(net) -> dict[str, list[float]]:
-        out = {}
-        for ft in (False, True):
-            s = study.supernet_scores(net, finetune=ft, finetune_steps=finetune_steps, batch_size=batch,
-                                      threads=threads)
-            out["finetune" if ft else "inherit"] = [s[k] for k in keys]
-        return out
-
-    at: dict[str, dict[str, list[float]]] = {}
-    scoring_s = 0.0
-
-    def on_step(event) -> None:
-        nonlocal scoring_s
-        if event.step in marks and event.step != steps:
-            t = time.perf_counter()
-            rng = torch.get_rng_state()  # scoring seeds its own candidates: training goes on as without it
-            at[str(event.step)] = score(trainer.model)
-            torch.set_rng_state(rng)
-            scoring_s += time.perf_counter() - t
-            log(f"{strategy}: scored the references at step {event.step} of {steps}")
-
     every = 10  # the trainer's step events come every ``log_every`` steps: the marks must fall on them
     if any(m % every for m in marks[:-1]):
         raise ValueError(f"--score-at steps must be multiples of {every} (the trainer's step events); got {marks[:-1]}")
     t0 = time.perf_counter()
-    trainer = supernet_trainer(ds, space, steps, seed=seed, sampler=strategy, batch_size=batch, log_every=every,
-                               callbacks=[FunctionCallback(on_step=on_step)])
-    net = trainer.run().model
-    train_s = time.perf_counter() - t0 - scoring_s
-    at[str(steps)] = score(net)
+    trainer = supernet_trainer(ds, space, steps, seed=seed, sampler=strategy, batch_size=batch, log_every=every)
+    trackers = {mode: RankTracker(study, trainer.model, at=marks, finetune=mode == "finetune", correlate=False,
+                                  finetune_steps=finetune_steps, batch_size=batch, threads=threads)
+                for mode in ("inherit", "finetune")}
+    trainer.callbacks.append(FunctionCallback(
+        on_step=lambda e: log(f"{strategy}: scoring the references at step {e.step} of {steps}") if e.step in marks
+        else None))
+    trainer.callbacks.extend(trackers.values())
+    trainer.run()
+    train_s = time.perf_counter() - t0 - sum(t.seconds for t in trackers.values())
+    at = {str(m): {mode: [t.scores[m][k] for k in keys] for mode, t in trackers.items()} for m in marks}
     result = {"train_s": train_s, "at": at}
     cache.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(cache, result)

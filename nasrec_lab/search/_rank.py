@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 from scipy.stats import kendalltau, spearmanr
 
 from ..data import CTRDataset
@@ -182,22 +184,47 @@ class RankPoint:
 
 
 class RankTracker(Callback):
-    """Trainer callback: every ``every`` supernet steps, the correlation of supernet scores with the
-    ground truth; ``points`` grows over training (for a live tau-against-steps plot)."""
+    """Trainer callback: the supernet's scores of the study's references every ``every`` steps (and
+    at the last), or at the steps ``at``; kept by step in ``scores``. With ``correlate`` (the default)
+    each is also correlated with the ground truth and appended to ``points`` (for a live
+    tau-against-steps plot); ``correlate=False`` needs no ground truth (correlate ``scores`` later).
+    Scoring leaves the training as it would be without it (the global RNG state is put back);
+    ``seconds`` is the time it took.
 
-    def __init__(self, study: RankStudy, supernet: SuperNet, *, every: int, finetune: bool = False,
-                 on_point: Callable[[RankPoint], None] | None = None, **score_kwargs: Any) -> None:
-        self.study, self.supernet, self.every, self.finetune = study, supernet, every, finetune
-        self.on_point, self.score_kwargs = on_point, score_kwargs
+    >>> tracker = RankTracker(study, trainer.model, every=500)     # doctest: +SKIP
+    >>> trainer.callbacks.append(tracker); trainer.run()           # doctest: +SKIP
+    """
+
+    def __init__(self, study: RankStudy, supernet: SuperNet, *, every: int | None = None, at: Iterable[int] = (),
+                 finetune: bool = False, correlate: bool = True, on_point: Callable[[RankPoint], None] | None = None,
+                 **score_kwargs: Any) -> None:
+        at = frozenset(int(step) for step in at)
+        if (every is None) == (not at):
+            raise ValueError("RankTracker scores either every N steps (every=N) or at given steps (at=[...])")
+        self.study, self.supernet, self.every, self.at, self.finetune = study, supernet, every, at, finetune
+        self.correlate, self.on_point, self.score_kwargs = correlate, on_point, score_kwargs
         self.points: list[RankPoint] = []
+        self.scores: dict[int, dict[str, float]] = {}
         self.last_scores: dict[str, float] = {}
+        self.seconds = 0.0
+
+    def _due(self, step: int, total_steps: int) -> bool:
+        if self.at:
+            return step in self.at
+        return step % self.every == 0 or step == total_steps
 
     def on_step(self, event) -> None:
-        if event.step % self.every and event.step != event.total_steps:
+        if not self._due(event.step, event.total_steps) or event.step in self.scores:
             return
-        if self.points and self.points[-1].step == event.step:
+        t0, rng = time.perf_counter(), torch.get_rng_state()
+        try:
+            self.last_scores = self.study.supernet_scores(self.supernet, finetune=self.finetune, **self.score_kwargs)
+        finally:
+            torch.set_rng_state(rng)
+            self.seconds += time.perf_counter() - t0
+        self.scores[event.step] = self.last_scores
+        if not self.correlate:
             return
-        self.last_scores = self.study.supernet_scores(self.supernet, finetune=self.finetune, **self.score_kwargs)
         rc = self.study.correlation(self.last_scores)
         point = RankPoint(event.step, rc.kendall_tau, rc.spearman_rho, rc.top_k_overlap, self.finetune)
         self.points.append(point)

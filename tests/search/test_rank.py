@@ -96,3 +96,37 @@ def test_study_caches_ground_truth_and_tracks_tau_over_training(search_setup, tm
                                                       eval_batches=1, eval_batch_size=1024))
     assert with_ft.n == 5
     store.close()
+
+
+def test_tracker_scores_at_given_steps_without_a_truth_and_leaves_training_alone(search_setup, monkeypatch):
+    import torch
+
+    ds, ckpt = search_setup
+    study = RankStudy(ds, "small", references=3, seed=1)
+    monkeypatch.setattr(RankStudy, "ground_truth", lambda self, progress=None: pytest.fail("truth was trained"))
+
+    def train(callbacks=()):
+        net = supernet_from_checkpoint(ckpt)
+        trainer = Trainer(net, ds, TrainConfig(steps=20, batch_size=128, progress=False, log_every=5),
+                          sampler=PathSampler("small", seed=0), callbacks=list(callbacks))
+        return trainer, net
+
+    plain, plain_net = train()
+    plain.run()
+    trainer, net = train()
+    tracker = RankTracker(study, net, at=[5, 15], correlate=False, eval_batches=1, eval_batch_size=1024)
+    trainer.callbacks.append(tracker)
+    trainer.run()
+    assert sorted(tracker.scores) == [5, 15] and tracker.points == [] and tracker.seconds > 0
+    assert set(tracker.scores[5]) == {a.hash() for a in study.archs} and tracker.scores[5] != tracker.scores[15]
+    for a, b in zip(plain_net.state_dict().values(), net.state_dict().values(), strict=True):
+        assert torch.equal(a, b)  # scoring on the way changed nothing the training did
+    # a scorer that draws from the global RNG does not shift what training draws next
+    monkeypatch.setattr(RankStudy, "supernet_scores", lambda self, net, **kw: {"x": float(torch.rand(1))})
+    state = torch.get_rng_state()
+    RankTracker(study, net, every=5, correlate=False).on_step(type("E", (), {"step": 5, "total_steps": 20})())
+    assert torch.equal(torch.get_rng_state(), state)
+    with pytest.raises(ValueError, match="either every"):
+        RankTracker(study, net)
+    with pytest.raises(ValueError, match="either every"):
+        RankTracker(study, net, every=5, at=[5])
