@@ -52,6 +52,12 @@ def test_synth_command_contract(tmp_path):
     assert m["synthetic"]["seed"] == 7 and sum(s["rows"] for s in m["splits"].values()) == 5000
     again = run_cli("synth", "--rows", "5000", "--seed", "7", "--out", str(out), check=False)
     assert again.returncode == 2 and "already exists" in again.stderr
+    run_cli("synth", "--rows", "5000", "--seed", "7", "--part", "1", "--out", str(tmp_path / "more"))
+    more = json.loads((tmp_path / "more" / "manifest.json").read_text())
+    assert more["synthetic"]["part"] == 1 and more["synthetic"]["bias"] == m["synthetic"]["bias"]
+    assert more["splits"]["train"]["oracle_logloss"] != m["splits"]["train"]["oracle_logloss"]  # other rows
+    bad = run_cli("synth", "--rows", "5000", "--part", "1024", "--out", str(tmp_path / "bad"), check=False)
+    assert bad.returncode == 2 and "part must be between 0 and 1023" in bad.stderr
 
 
 def test_preprocess_command_and_bad_input_message(tmp_path):

@@ -21,6 +21,8 @@ def add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", choices=tuple(SYNTHETIC_PRESETS), default="default",
                    help="click model: default, or one whose structure the baselines do not fit (README, Data)")
     p.add_argument("--split", choices=["autoctr", "random"], default="autoctr")
+    p.add_argument("--part", type=int, default=0,
+                   help="further rows of the same click model (same seed and preset): parts 0-1023 share no row")
     p.add_argument("--raw-criteo", metavar="FILE", help="instead write raw Criteo-format rows to FILE")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_synth)
@@ -30,7 +32,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from ..data import synthesize, write_raw_criteo
 
     if args.raw_criteo:
-        path = write_raw_criteo(args.raw_criteo, rows=args.rows, seed=args.seed)
+        path = write_raw_criteo(args.raw_criteo, rows=args.rows, seed=args.seed, part=args.part)
         print(f"wrote {args.rows:,} raw Criteo-format rows to {path}")
         return 0
     ds = synthesize(
@@ -40,6 +42,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         spec=dataclasses.replace(SYNTHETIC_PRESETS[args.preset], positive_rate=args.positive_rate),
         split=args.split,
         overwrite=args.overwrite,
+        part=args.part,
     )
     print(ds.summary())
     return 0

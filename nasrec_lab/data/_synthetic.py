@@ -282,8 +282,7 @@ def synthesize(
     """
     if not 1_000 <= rows <= 50_000_000:
         raise ValueError(f"rows must be between 1,000 and 50,000,000, got {rows}")
-    if not 0 <= part < 1024:
-        raise ValueError(f"part must be between 0 and 1023, got {part}")
+    _check_part(part)
     spec = spec or SyntheticSpec()
     model = ClickModel(spec, seed)
     with atomic_directory(out, overwrite=overwrite, owned=not_a_dataset_reason) as tmp:
@@ -310,6 +309,11 @@ def synthesize(
     return CTRDataset(out)
 
 
+def _check_part(part: int) -> None:
+    if not 0 <= part < 1024:
+        raise ValueError(f"part must be between 0 and 1023, got {part}")
+
+
 def _labels_only(model: ClickModel, rows: int, part: int = 0):
     # The label of a row depends on its features, so the chunk is drawn in full and the
     # rest dropped; chunks are small and regenerated identically in pass 2.
@@ -317,12 +321,14 @@ def _labels_only(model: ClickModel, rows: int, part: int = 0):
         yield {"label": chunk["label"]}
 
 
-def write_raw_criteo(path: str | os.PathLike, *, rows: int, seed: int = 0) -> Path:
+def write_raw_criteo(path: str | os.PathLike, *, rows: int, seed: int = 0, part: int = 0) -> Path:
     """Write ``rows`` synthetic rows in Criteo DAC ``train.txt`` format (TAB, 40 fields, hex ids).
 
     Dense fields hold the raw counts (empty when missing); categorical ids become 8-hex-digit
-    hashes as in the real files. Used by the smoke run and the preprocessing benchmark.
+    hashes as in the real files (``part`` as in :func:`synthesize`). Used by the smoke run and the
+    preprocessing benchmark.
     """
+    _check_part(part)
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -336,7 +342,7 @@ def write_raw_criteo(path: str | os.PathLike, *, rows: int, seed: int = 0) -> Pa
     with open(tmp, "wb") as fh:
         for i, start in enumerate(range(0, rows, CHUNK_ROWS)):
             n = min(CHUNK_ROWS, rows - start)
-            c = model.chunk(i, n)
+            c = model.chunk(part * PART_STRIDE + i, n)
             cols = {"label": pa.array(c["label"].astype(np.int64))}
             counts = np.expm1(c["dense"].astype(np.float64)).round().astype(np.int64)
             # A zero count and a missing value both become 0; a third of the zeros are written

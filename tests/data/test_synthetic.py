@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from nasrec_lab.data import ClickModel, CTRDataset, SyntheticSpec, binary_logloss, synthesize
+from nasrec_lab.data import ClickModel, CTRDataset, SyntheticSpec, binary_logloss, synthesize, write_raw_criteo
 
 
 def test_same_seed_same_data_other_seed_other_data(tmp_path):
@@ -100,3 +100,5 @@ def test_a_further_part_draws_new_rows_of_the_same_click_model(tmp_path):
     assert more.manifest["synthetic"]["part"] == 1
     with pytest.raises(ValueError, match="part must be between"):
         synthesize(tmp_path / "bad", rows=5_000, seed=4, part=-1)
+    raw0, raw1 = (write_raw_criteo(tmp_path / f"raw{k}.txt", rows=2_000, seed=4, part=k) for k in (0, 1))
+    assert not set(raw0.read_text().splitlines()) & set(raw1.read_text().splitlines())
