@@ -139,3 +139,7 @@ def test_rank_ablation_reads_the_truth_preset_spread_trained_on_more_rows(tmp_pa
     assert truths() == 10  # the references' truth on the 8000-row set was read back, none trained again
     res = json.loads(out.read_text())
     assert "ground truth trained on 8,000 rows" in res["title"] and len(res["ground_truth_val_logloss_per_seed"]) == 2
+    ceiling = res["noise_ceiling"]  # two seeds: the halves are the seeds, stepped up to the 2-seed truth
+    assert ceiling["split_half_kendall_tau"] == ceiling["kendall_tau"] and ceiling["truth_seeds"] == 2
+    if 0 < ceiling["kendall_tau"] < 1:
+        assert ceiling["kendall_tau"] < ceiling["truth_kendall_tau"] <= 1
