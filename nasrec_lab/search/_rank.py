@@ -188,6 +188,7 @@ class RankTracker(Callback):
     at the last), or at the steps ``at``; kept by step in ``scores``. With ``correlate`` (the default)
     each is also correlated with the ground truth and appended to ``points`` (for a live
     tau-against-steps plot); ``correlate=False`` needs no ground truth (correlate ``scores`` later).
+    Steps are seen where the trainer sends step events: multiples of its ``log_every`` and the last.
     Scoring leaves the training as it would be without it (the global RNG state is put back);
     ``seconds`` is the time it took.
 
