@@ -8,7 +8,7 @@ from typing import Any
 
 from nasrec_lab.bench._common import child_peak_rss_mb, format_table, timed
 
-__all__ = ["child_peak_rss_mb", "format_table", "save_result", "synthetic_data", "timed"]
+__all__ = ["child_peak_rss_mb", "format_table", "preset_data", "save_result", "synthetic_data", "timed"]
 
 
 def save_result(result: dict[str, Any], name: str, out: str | Path | None = None) -> Path:
@@ -28,3 +28,10 @@ def synthetic_data(path: Path, *, rows: int, seed: int, preset: str = "default",
     if (path / "manifest.json").exists():
         return CTRDataset(path)
     return synthesize(path, rows=rows, seed=seed, spec=SYNTHETIC_PRESETS[preset], part=part)
+
+
+def preset_data(root: Path, *, preset: str, rows: int, seed: int, part: int = 0):
+    """``synthetic_data`` in ``root/PRESET-ROWS-sSEED[-partK]``: the one naming through which
+    ``preset_spread --data-dir`` and ``rank_ablation --workdir`` find each other's data and truths."""
+    name = f"{preset}-{rows}-s{seed}" + (f"-part{part}" if part else "")
+    return synthetic_data(root / name, rows=rows, seed=seed, preset=preset, part=part)

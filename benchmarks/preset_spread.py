@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import kendalltau
 
-from ._common import save_result, synthetic_data
+from ._common import preset_data, save_result
 
 
 def truth_config(steps: int, batch: int = 512):
@@ -112,7 +112,7 @@ def run(*, presets: list[str], rows: int, archs: int, seeds: int, steps: int, sp
     table, candidates, arch_json = [], None, []
     ctx = multiprocessing.get_context("spawn")
     for name in presets:
-        ds = synthetic_data(data_dir / f"{name}-{rows}-s{seed}", rows=rows, seed=seed, preset=name)
+        ds = preset_data(data_dir, preset=name, rows=rows, seed=seed)
         if candidates is None:  # the same architectures on every preset: the rank studies' references
             candidates = RankStudy(ds, space, references=archs, seed=seed).archs
             arch_json = [a.to_json() for a in candidates]

@@ -34,7 +34,7 @@ import torch
 
 from nasrec_lab._atomic import atomic_write_json
 
-from ._common import save_result, synthetic_data
+from ._common import preset_data, save_result
 from .preset_spread import stepped_up_tau, truth_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,7 +95,7 @@ def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, sp
     torch.set_num_threads(threads)
     # The data path and the store are those of ``benchmarks.preset_spread --data-dir WORKDIR``: with the
     # same --truth-steps its ground truth is reused.
-    ds = synthetic_data(workdir / f"{preset}-{rows}-s{seed}", rows=rows, seed=seed, preset=preset)
+    ds = preset_data(workdir, preset=preset, rows=rows, seed=seed)
     gt_config = (truth_config(truth_steps, batch) if truth_steps else
                  ScoringConfig(mode="scratch", scratch_batch=batch, eval_batches=None, threads=threads))
     study = RankStudy(ds, space, references=refs, seed=seed, ground_truth_config=gt_config)
@@ -103,8 +103,7 @@ def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, sp
     # With --supernet-rows the supernet trains on rows of the same click model that the references'
     # data set does not hold (part 1 of the generator), as the paper's supernet sees each Criteo row
     # about once; scoring (fine-tuning and validation) stays on the references' data set.
-    super_ds = (synthetic_data(workdir / f"{preset}-{supernet_rows}-s{seed}-part1", rows=supernet_rows, seed=seed,
-                               preset=preset, part=1) if supernet_rows else ds)
+    super_ds = preset_data(workdir, preset=preset, rows=supernet_rows, seed=seed, part=1) if supernet_rows else ds
     title = (f"rank correlation ablation ({space}, {refs} references, {steps} supernet steps of {batch}, "
              f"{rows:,} synthetic rows ({preset} preset)"
              + (f", supernet on {supernet_rows:,} further rows" if supernet_rows else "")
@@ -124,8 +123,7 @@ def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, sp
     # With --truth-rows the references are trained standalone on a larger data set of the same click model
     # (that of ``preset_spread --rows N``, whose cache this reuses): a truth nearer the well-trained
     # models a search's final training makes than a few hundred steps on the references' rows.
-    truth_ds = (synthetic_data(workdir / f"{preset}-{truth_rows}-s{seed}", rows=truth_rows, seed=seed, preset=preset)
-                if truth_rows else ds)
+    truth_ds = preset_data(workdir, preset=preset, rows=truth_rows, seed=seed) if truth_rows else ds
     store = SearchStore(workdir / "ground_truth.sqlite")
     t0 = time.perf_counter()
     per_seed = []

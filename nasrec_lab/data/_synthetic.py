@@ -340,9 +340,8 @@ def write_raw_criteo(path: str | os.PathLike, *, rows: int, seed: int = 0, part:
     mult = np.uint64(2654435761)
     options = pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
     with open(tmp, "wb") as fh:
-        for i, start in enumerate(range(0, rows, CHUNK_ROWS)):
-            n = min(CHUNK_ROWS, rows - start)
-            c = model.chunk(part * PART_STRIDE + i, n)
+        for c in model.iter_chunks(rows, part):
+            n = len(c["label"])
             cols = {"label": pa.array(c["label"].astype(np.int64))}
             counts = np.expm1(c["dense"].astype(np.float64)).round().astype(np.int64)
             # A zero count and a missing value both become 0; a third of the zeros are written

@@ -206,8 +206,12 @@ class RankTracker(Callback):
         self.correlate, self.on_point, self.score_kwargs = correlate, on_point, score_kwargs
         self.points: list[RankPoint] = []
         self.scores: dict[int, dict[str, float]] = {}
-        self.last_scores: dict[str, float] = {}
         self.seconds = 0.0
+
+    @property
+    def last_scores(self) -> dict[str, float]:
+        """The scores of the latest step scored (empty before the first)."""
+        return self.scores[max(self.scores)] if self.scores else {}
 
     def _due(self, step: int, total_steps: int) -> bool:
         if self.at:
@@ -219,14 +223,14 @@ class RankTracker(Callback):
             return
         t0, rng = time.perf_counter(), torch.get_rng_state()
         try:
-            self.last_scores = self.study.supernet_scores(self.supernet, finetune=self.finetune, **self.score_kwargs)
+            scores = self.study.supernet_scores(self.supernet, finetune=self.finetune, **self.score_kwargs)
         finally:
             torch.set_rng_state(rng)
             self.seconds += time.perf_counter() - t0
-        self.scores[event.step] = self.last_scores
+        self.scores[event.step] = scores
         if not self.correlate:
             return
-        rc = self.study.correlation(self.last_scores)
+        rc = self.study.correlation(scores)
         point = RankPoint(event.step, rc.kendall_tau, rc.spearman_rho, rc.top_k_overlap, self.finetune)
         self.points.append(point)
         if self.on_point:

@@ -119,6 +119,7 @@ def test_tracker_scores_at_given_steps_without_a_truth_and_leaves_training_alone
     trainer.run()
     assert sorted(tracker.scores) == [5, 15] and tracker.points == [] and tracker.seconds > 0
     assert set(tracker.scores[5]) == {a.hash() for a in study.archs} and tracker.scores[5] != tracker.scores[15]
+    assert tracker.last_scores == tracker.scores[15]  # what the live scatter plot shows: the latest step
     for a, b in zip(plain_net.state_dict().values(), net.state_dict().values(), strict=True):
         assert torch.equal(a, b)  # scoring on the way changed nothing the training did
     # a scorer that draws from the global RNG does not shift what training draws next
