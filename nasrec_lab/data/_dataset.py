@@ -152,9 +152,10 @@ class CTRDataset:
         return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
     def identity(self) -> dict[str, str | None]:
-        """This copy of the data set, for cache keys of results computed on it: its path and creation
-        time (a data set generated again at the same path is another copy; cf. :meth:`fingerprint`)."""
-        return {"data": str(self.path), "created": self.manifest.get("created")}
+        """This copy of the data set, for cache keys of results computed on it: its content
+        (:meth:`fingerprint`) and creation time. Not its path: the same copy opened by a relative or
+        an absolute path, or moved, keeps its cached results; a data set generated again is another copy."""
+        return {"data": self.fingerprint(), "created": self.manifest.get("created")}
 
     def oracle_logloss(self, split: str) -> float | None:
         return self.manifest["splits"].get(split, {}).get("oracle_logloss")

@@ -129,10 +129,15 @@ class RankStudy:
             self.archs = list(self.references)
         self._truth: dict[str, float] | None = None
 
-    def setting_key(self) -> str:
-        """Identifies the ground-truth setting (data set, training recipe, seed) in the store's cache."""
-        blob = json.dumps({**self.data.identity(), "config": self.ground_truth_config.to_json(), "seed": self.seed},
-                          sort_keys=True)
+    def setting_key(self, *, legacy: bool = False) -> str:
+        """Identifies the ground-truth setting (data set, training recipe, seed) in the store's cache.
+
+        ``legacy``: the key of stores written before the data set's identity left out its path
+        (the path as it was opened), under which their ground truths are still found.
+        """
+        data = {"data": str(self.data.path), "created": self.data.manifest.get("created")} if legacy else \
+            self.data.identity()
+        blob = json.dumps({**data, "config": self.ground_truth_config.to_json(), "seed": self.seed}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def ground_truth(self, progress: Callable[[int, int], None] | None = None) -> dict[str, float]:
@@ -144,6 +149,10 @@ class RankStudy:
         truth = {}
         for i, a in enumerate(self.archs):
             cached = self.store.ground_truth(a.hash(), key) if self.store is not None else None
+            if cached is None and self.store is not None:
+                cached = self.store.ground_truth(a.hash(), self.setting_key(legacy=True))
+                if cached is not None:
+                    self.store.put_ground_truth(a.hash(), key, cached)  # found again under the current key
             if cached is None:
                 s = scorer.score(a, seed=self.seed)
                 cached = {"val_logloss": s["val_logloss"], "val_auc": s["val_auc"], "wall_s": s["wall_s"]}

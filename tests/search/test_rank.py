@@ -98,6 +98,37 @@ def test_study_caches_ground_truth_and_tracks_tau_over_training(search_setup, tm
     store.close()
 
 
+def test_ground_truth_is_found_by_the_data_not_by_the_path_it_was_opened_by(search_setup, tmp_path, monkeypatch):
+    import hashlib
+    import json
+    import os
+
+    from nasrec_lab.data import CTRDataset
+
+    ds, _ = search_setup
+    gt = ScoringConfig(mode="scratch", scratch_steps=5, scratch_batch=128, eval_batches=1, eval_batch_size=1024)
+    store = SearchStore(tmp_path / "gt.sqlite")
+    truth = RankStudy(CTRDataset(os.path.abspath(ds.path)), "small", references=3, seed=1, store=store,
+                      ground_truth_config=gt).ground_truth()
+    monkeypatch.setattr(rank_module.CandidateScorer, "score", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.chdir(os.path.dirname(os.path.abspath(ds.path)))
+    relative = CTRDataset(os.path.basename(ds.path))  # the same copy, opened by a relative path
+    assert RankStudy(relative, "small", references=3, seed=1, store=store, ground_truth_config=gt).ground_truth() == truth
+
+    # A store written when the key held the path as opened: found under the old key, copied to the new one.
+    old = SearchStore(tmp_path / "old.sqlite")
+    study = RankStudy(relative, "small", references=3, seed=1, store=old, ground_truth_config=gt)
+    blob = json.dumps({"data": str(relative.path), "created": relative.manifest["created"], "config": gt.to_json(),
+                       "seed": 1}, sort_keys=True)
+    legacy = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    for a in study.archs:
+        old.put_ground_truth(a.hash(), legacy, {"val_logloss": truth[a.hash()], "val_auc": 0.5})
+    assert study.ground_truth() == truth
+    assert all(old.ground_truth(a.hash(), study.setting_key())["val_logloss"] == truth[a.hash()] for a in study.archs)
+    store.close()
+    old.close()
+
+
 def test_tracker_scores_at_given_steps_without_a_truth_and_leaves_training_alone(search_setup, monkeypatch):
     import torch
 
