@@ -39,10 +39,12 @@ from .preset_spread import stepped_up_tau, truth_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLERS = ("single-path", "any-path", "default")
+MODES = ("inherit", "finetune")  # scoring without / with head-only fine-tuning (--whole-path adds "finetune-whole")
+SCOPES = {"inherit": None, "finetune": "head", "finetune-whole": "whole path"}
 
 
 def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: int, seed: int, finetune_steps: int,
-                    threads: int, score_at=(), workdir: Path, log=print) -> dict:
+                    threads: int, score_at=(), whole_path: bool = False, workdir: Path, log=print) -> dict:
     """The references' supernet scores, inherited and fine-tuned, after ``steps`` steps of supernet
     training on ``ds`` (the references' data set, or fresh rows of its click model) by ``strategy``
     and at each step of ``score_at`` on the way (the same run: how the ranking grows with training,
@@ -51,16 +53,19 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
     is trained elsewhere and a later run reuses it.
 
     Returns ``{"train_s": seconds, "at": {step: {"inherit": [...], "finetune": [...]}}}`` (scores in
-    the order of ``study.archs``)."""
+    the order of ``study.archs``); ``whole_path`` adds ``"finetune-whole"``, the same fine-tuning of
+    every weight of the path instead of only the head."""
     from nasrec_lab.pipeline import supernet_trainer
     from nasrec_lab.search import RankTracker
     from nasrec_lab.training import FunctionCallback
 
     keys = [a.hash() for a in study.archs]
+    modes = MODES + (("finetune-whole",) if whole_path else ())
     marks = sorted({int(s) for s in score_at if 0 < int(s) < steps} | {steps})
     blob = json.dumps({**ds.identity(), "space": space,
                        "references": keys, "sampler": strategy, "steps": steps, "batch": batch, "seed": seed,
-                       "finetune_steps": finetune_steps, "at": marks}, sort_keys=True)
+                       "finetune_steps": finetune_steps, "at": marks} | ({"modes": list(modes)} if whole_path else {}),
+                      sort_keys=True)
     cache = workdir / "supernet_scores" / f"{strategy}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.json"
     if cache.exists():
         log(f"{strategy}: supernet scores read from {cache}")
@@ -71,9 +76,10 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
         raise ValueError(f"--score-at steps must be multiples of {every} (the trainer's step events); got {marks[:-1]}")
     t0 = time.perf_counter()
     trainer = supernet_trainer(ds, space, steps, seed=seed, sampler=strategy, batch_size=batch, log_every=every)
-    trackers = {mode: RankTracker(study, trainer.model, at=marks, finetune=mode == "finetune", correlate=False,
-                                  finetune_steps=finetune_steps, batch_size=batch, threads=threads)
-                for mode in ("inherit", "finetune")}
+    trackers = {mode: RankTracker(study, trainer.model, at=marks, finetune=mode != "inherit", correlate=False,
+                                  whole_path=mode == "finetune-whole", finetune_steps=finetune_steps,
+                                  batch_size=batch, threads=threads)
+                for mode in modes}
     trainer.callbacks.append(FunctionCallback(
         on_step=lambda e: log(f"{strategy}: scoring the references at step {e.step} of {steps}") if e.step in marks
         else None))
@@ -89,7 +95,8 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
 
 def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, space: str, seed: int, threads: int,
         truth_seeds: int, workdir: Path, samplers=SAMPLERS, preset: str = "default", truth_steps: int | None = None,
-        score_at=(), phase: str = "all", supernet_rows: int = 0, truth_rows: int = 0, log=print) -> dict:
+        score_at=(), phase: str = "all", supernet_rows: int = 0, truth_rows: int = 0, whole_path: bool = False,
+        log=print) -> dict:
     from nasrec_lab.search import RankStudy, ScoringConfig, SearchStore, rank_correlation, rank_correlation_interval
 
     torch.set_num_threads(threads)
@@ -108,14 +115,15 @@ def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, sp
              f"{rows:,} synthetic rows ({preset} preset)"
              + (f", supernet on {supernet_rows:,} further rows" if supernet_rows else "")
              + (f", ground truth trained on {truth_rows:,} rows" if truth_rows else "")
-             + f", fine-tune {finetune_steps} head-only steps; 95% bootstrap intervals over references)")
+             + f", fine-tune {finetune_steps} steps of the head" + (" or of the whole path" if whole_path else "")
+             + "; 95% bootstrap intervals over references)")
     # The supernets first: they need no ground truth (``--phase supernet`` stops after them).
     by_sampler = {strategy: supernet_scores(super_ds, study, space=space, strategy=strategy, steps=steps, batch=batch,
                                             seed=seed, finetune_steps=finetune_steps, threads=threads,
-                                            score_at=score_at, workdir=workdir, log=log)
+                                            score_at=score_at, whole_path=whole_path, workdir=workdir, log=log)
                   for strategy in samplers}
     supernet_scores_out = {f"{strategy}/{mode}": r["at"][str(steps)][mode]
-                           for strategy, r in by_sampler.items() for mode in ("inherit", "finetune")}
+                           for strategy, r in by_sampler.items() for mode in r["at"][str(steps)]}
     if phase == "supernet":
         return {"title": title, "phase": "supernet", "references": keys, "supernet_val_logloss": supernet_scores_out,
                 "supernet_val_logloss_by_step": {s: r["at"] for s, r in by_sampler.items()}}
@@ -163,17 +171,17 @@ def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, sp
     rows_out, by_step = [], []
     for strategy, r in by_sampler.items():
         for step, scores in sorted(r["at"].items(), key=lambda kv: int(kv[0])):
-            for ft in (False, True):
-                predicted = scores["finetune" if ft else "inherit"]
+            for mode in (m for m in SCOPES if m in scores):
+                ft, predicted = mode != "inherit", scores[mode]
                 rc = rank_correlation(truth, predicted)
                 ci = rank_correlation_interval(truth, predicted)
-                row = {"sampler": strategy, "finetune": ft, "kendall_tau": rc.kendall_tau,
+                row = {"sampler": strategy, "finetune": ft, "finetune_scope": SCOPES[mode], "kendall_tau": rc.kendall_tau,
                        "kendall_tau_ci": ci["kendall_tau"], "spearman_rho": rc.spearman_rho,
                        "spearman_rho_ci": ci["spearman_rho"], "top_k_overlap": rc.top_k_overlap}
                 if int(step) == steps:
                     rows_out.append(row | {"supernet_train_s": r["train_s"]})
                 by_step.append(row | {"step": int(step)})
-                log(f"{strategy:12s} step {int(step):6d} finetune={ft}: tau {rc.kendall_tau:+.3f} "
+                log(f"{strategy:12s} step {int(step):6d} finetune={SCOPES[mode] or 'no'}: tau {rc.kendall_tau:+.3f} "
                     f"[{ci['kendall_tau'][0]:+.2f}, {ci['kendall_tau'][1]:+.2f}] rho {rc.spearman_rho:+.3f} "
                     f"top-{rc.k} overlap {rc.top_k_overlap:.2f}")
     if ceiling and "truth_kendall_tau" in ceiling:
@@ -207,6 +215,8 @@ def main(argv=None) -> int:
     p.add_argument("--supernet-rows", type=int, default=0, metavar="N",
                    help="train the supernets on N further rows of the same click model (none of them in the "
                         "references' data set) instead of the references' training split")
+    p.add_argument("--whole-path", action="store_true",
+                   help="also score with every weight of the path fine-tuned (the paper's option), not only the head")
     p.add_argument("--truth-rows", type=int, default=0, metavar="N",
                    help="train the ground truth on a data set of N rows of the same click model (as "
                         "preset_spread --rows N) instead of the references' data set")
@@ -222,7 +232,7 @@ def main(argv=None) -> int:
                   finetune_steps=args.finetune_steps, space=args.space, seed=args.seed, threads=args.threads,
                   truth_seeds=args.truth_seeds, workdir=workdir, samplers=args.samplers, preset=args.preset,
                   truth_steps=args.truth_steps, score_at=args.score_at, phase=args.phase,
-                  supernet_rows=args.supernet_rows, truth_rows=args.truth_rows,
+                  supernet_rows=args.supernet_rows, truth_rows=args.truth_rows, whole_path=args.whole_path,
                   log=lambda s: print(s, flush=True))
     save_result(res, "rank_ablation", args.out)
     return 0

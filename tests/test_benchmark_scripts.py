@@ -89,6 +89,20 @@ def test_rank_ablation_scores_supernets_first_caches_them_and_scoring_on_the_way
         rank_ablation.main([*base, "--phase", "supernet", "--score-at", "5", "--out", str(along)])
 
 
+def test_rank_ablation_whole_path_scores_fine_tune_the_trunk_too(tmp_path):
+    out = tmp_path / "ra.json"
+    assert rank_ablation.main(["--rows", "6000", "--refs", "4", "--steps", "20", "--finetune-steps", "3",
+                               "--space", "small", "--preset", "dense-width", "--truth-steps", "4",
+                               "--truth-seeds", "2", "--samplers", "default", "--whole-path",
+                               "--workdir", str(tmp_path / "w"), "--out", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert [(r["finetune"], r["finetune_scope"]) for r in res["table"]] == [(False, None), (True, "head"),
+                                                                           (True, "whole path")]
+    head, whole = res["supernet_val_logloss"]["default/finetune"], res["supernet_val_logloss"]["default/finetune-whole"]
+    # the trunk moves too: no reference scores as it does with the head alone
+    assert all(h != w for h, w in zip(head, whole))
+
+
 def test_rank_ablation_refuses_a_bad_score_step_before_training(tmp_path, monkeypatch):
     import nasrec_lab.pipeline
 

@@ -166,10 +166,12 @@ class RankStudy:
 
     def supernet_scores(self, supernet: SuperNet, *, finetune: bool = False, finetune_steps: int = FINETUNE.steps,
                         eval_batches: int | None = None, eval_batch_size: int = 8192, batch_size: int = 512,
-                        threads: int = 1) -> dict[str, float]:
+                        whole_path: bool = False, threads: int = 1) -> dict[str, float]:
+        """Each reference's validation log loss with the supernet's weights: as inherited, or after
+        fine-tuning the head (``finetune``) or every weight of the path (``finetune`` and ``whole_path``)."""
         cfg = ScoringConfig(mode="finetune" if finetune else "inherit", finetune_steps=finetune_steps,
                             finetune_batch=batch_size, eval_batches=eval_batches, eval_batch_size=eval_batch_size,
-                            threads=threads)
+                            whole_path=whole_path, threads=threads)
         scorer = CandidateScorer(self.data, supernet, cfg)
         was_training = supernet.training
         try:

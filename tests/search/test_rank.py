@@ -129,6 +129,28 @@ def test_ground_truth_is_found_by_the_data_not_by_the_path_it_was_opened_by(sear
     old.close()
 
 
+def test_whole_path_scores_are_those_of_fine_tuning_every_weight_of_the_path(search_setup):
+    import torch
+
+    from nasrec_lab.search._scoring import candidate_seed, torch_threads
+    from nasrec_lab.training import FINETUNE, finetune
+
+    ds, ckpt = search_setup
+    net = supernet_from_checkpoint(ckpt)
+    study = RankStudy(ds, "small", references=3, seed=2)
+    kw = dict(finetune=True, finetune_steps=4, batch_size=128, eval_batches=1, eval_batch_size=1024)
+    whole, head = study.supernet_scores(net, whole_path=True, **kw), study.supernet_scores(net, **kw)
+    for a in study.archs:
+        seed = candidate_seed(2, a)
+        torch.manual_seed(seed)
+        config = TrainConfig(steps=4, batch_size=128, lr=FINETUNE.lr, eval_batches=1, eval_batch_size=1024,
+                             progress=False, seed=seed)
+        with torch_threads(1):  # as the scorer runs
+            sub, m = finetune(net, a, ds, config, whole_path=True)
+        assert whole[a.hash()] == pytest.approx(m.logloss, rel=1e-6)
+        assert whole[a.hash()] != head[a.hash()]
+
+
 def test_tracker_scores_at_given_steps_without_a_truth_and_leaves_training_alone(search_setup, monkeypatch):
     import torch
 
