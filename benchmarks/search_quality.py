@@ -138,7 +138,7 @@ def _run_searches(args, ds, work: Path, runs, device: str, ctx, log) -> tuple[li
     config = PipelineConfig(space=args.space, supernet_steps=args.supernet_steps, budget=args.budget,
                             finetune_steps=args.finetune_steps, eval_batches=args.eval_batches,
                             threads=args.threads)
-    spec = ScorerSpec(str(ds.path), str(ckpt), scoring_config(config), device=device)
+    spec = ScorerSpec(str(ds.path), str(ckpt), scoring_config(config, whole_path=args.whole_path), device=device)
     scored_before = _scored(work / "store.sqlite")
     t1 = time.perf_counter()
     with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
@@ -173,6 +173,8 @@ def main(argv=None) -> int:
     p.add_argument("--budget", type=int, default=48, help="candidates scored per search")
     p.add_argument("--finetune-steps", type=int, default=100)
     p.add_argument("--eval-batches", type=int, default=5, help="validation batches of 8192 per candidate")
+    p.add_argument("--whole-path", action="store_true", help="fine-tune every weight of each candidate's path, not "
+                   "only the head (ranks better in benchmarks.rank_ablation --whole-path; no cached-trunk shortcut)")
     p.add_argument("--baselines", nargs="*", default=["logistic-regression", "dlrm", "deepfm", "dcn-v2", "autoint"],
                    help="baselines trained beside the found architectures (same data, same recipe)")
     p.add_argument("--workers", type=int, default=2,
@@ -243,7 +245,8 @@ def main(argv=None) -> int:
         verdicts["evolution_beats_random_in_median"] = med["evolution"] < med["random"]
     res = {"title": f"search quality: {args.seeds} seeds x budget {args.budget}, {args.rows:,} synthetic rows "
                     f"({args.preset} preset), "
-                    f"NASRec-{args.space.title()}, fine-tune {args.finetune_steps} steps + {args.eval_batches} "
+                    f"NASRec-{args.space.title()}, fine-tune {args.finetune_steps} steps"
+                    f"{' of the whole path' if args.whole_path else ''} + {args.eval_batches} "
                     f"validation batches per candidate; best found trained from scratch by the final recipe, test split",
            "table": table, "baselines": baselines, "oracle_test_logloss": oracle,
            "median_test_logloss": med, "median_test_logloss_ci": {s: m[1:] for s, m in med_ci.items()},

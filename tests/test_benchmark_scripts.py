@@ -40,6 +40,21 @@ def test_search_quality_runs_resumes_and_reports_verdicts(tmp_path):
     assert [r["test_logloss"] for r in second["table"]] == [r["test_logloss"] for r in first["table"]]
 
 
+def test_search_quality_whole_path_scores_candidates_with_the_path_fine_tuned(tmp_path):
+    from nasrec_lab.search import SearchStore
+
+    work = tmp_path / "work"
+    argv = ["--rows", "6000", "--preset", "dense-width", "--space", "small", "--supernet-steps", "8", "--seeds", "1",
+            "--budget", "2", "--finetune-steps", "2", "--eval-batches", "1", "--searchers", "random",
+            "--baselines", "logistic-regression", "--workers", "1", "--device", "cpu", "--workdir", str(work),
+            "--out", str(tmp_path / "sq.json")]
+    assert search_quality.main([*argv, "--whole-path", "--phase", "search"]) == 0
+    with SearchStore(work / "store.sqlite") as st:
+        assert [s["config"]["scoring"]["whole_path"] for s in st.searches()] == [True]
+    with pytest.raises(ValueError, match="other settings"):  # a resume cannot mix the two scorings
+        search_quality.main([*argv, "--phase", "search"])
+
+
 def test_rank_ablation_steps_the_split_half_ceiling_up_to_the_whole_truth(tmp_path):
     out = tmp_path / "ra.json"
     assert rank_ablation.main(["--rows", "6000", "--refs", "5", "--steps", "6", "--finetune-steps", "2",
