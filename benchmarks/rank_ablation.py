@@ -39,7 +39,7 @@ from .preset_spread import stepped_up_tau, truth_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLERS = ("single-path", "any-path", "default")
-MODES = ("inherit", "finetune")  # scoring without / with head-only fine-tuning (--whole-path adds "finetune-whole")
+# Each score's mode and what it fine-tunes; "finetune-whole" only with --whole-path.
 SCOPES = {"inherit": None, "finetune": "head", "finetune-whole": "whole path"}
 
 
@@ -60,7 +60,7 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
     from nasrec_lab.training import FunctionCallback
 
     keys = [a.hash() for a in study.archs]
-    modes = MODES + (("finetune-whole",) if whole_path else ())
+    modes = tuple(m for m in SCOPES if whole_path or m != "finetune-whole")
     marks = sorted({int(s) for s in score_at if 0 < int(s) < steps} | {steps})
     blob = json.dumps({**ds.identity(), "space": space,
                        "references": keys, "sampler": strategy, "steps": steps, "batch": batch, "seed": seed,

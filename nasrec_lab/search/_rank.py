@@ -144,14 +144,14 @@ class RankStudy:
         """Validation log loss of each reference trained from scratch (cached)."""
         if self._truth is not None:
             return self._truth
-        key = self.setting_key()
+        key, legacy = self.setting_key(), self.setting_key(legacy=True)
         scorer = CandidateScorer(self.data, None, self.ground_truth_config, space=self.space)
         truth = {}
         for i, a in enumerate(self.archs):
-            cached = self.store.ground_truth(a.hash(), key) if self.store is not None else None
-            if cached is None and self.store is not None:
-                cached = self.store.ground_truth(a.hash(), self.setting_key(legacy=True))
-                if cached is not None:
+            cached = None
+            if self.store is not None:
+                cached = self.store.ground_truth(a.hash(), key)
+                if cached is None and (cached := self.store.ground_truth(a.hash(), legacy)) is not None:
                     self.store.put_ground_truth(a.hash(), key, cached)  # found again under the current key
             if cached is None:
                 s = scorer.score(a, seed=self.seed)
