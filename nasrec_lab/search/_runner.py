@@ -83,6 +83,7 @@ class SearchRunner:
         self.reference = hypervolume_reference(self.data, searcher.space)
         config = {"searcher": searcher.name, "seed": self.seed, "objective": self.objective.to_json(),
                   "scoring": spec.scoring.to_json(), "supernet": spec.supernet, "data": str(spec.data),
+                  "data_identity": self.data.identity(),
                   # the file's content, not its name: a supernet retrained in place is another supernet
                   "supernet_sha256": file_sha256(spec.supernet) if spec.supernet else None,
                   "searcher_config": {k: v for k, v in searcher.state_dict().get("config", {}).items()}}

@@ -27,7 +27,11 @@ _HELD: set[tuple[str, int]] = set()
 _LOCK_FILES: dict[str, tuple[int, int]] = {}
 _LOCKS_GUARD = threading.Lock()
 # Settings added after stores were written: a stored search without them is not refused for it.
-_LATER_SETTINGS = ("supernet_sha256",)
+_LATER_SETTINGS = ("supernet_sha256", "data_identity")
+# Paths as the user spelled them, each beside the setting that identifies its content: where both
+# searches record the content and it agrees, another spelling (relative / absolute, a moved file)
+# is the same setting.
+_PATH_SETTINGS = {"data": "data_identity", "supernet": "supernet_sha256"}
 
 _SCHEMA_V1 = """
 CREATE TABLE searches (
@@ -240,13 +244,19 @@ class SearchStore:
             stored = json.loads(row[1])
             config = json.loads(json.dumps(config))
             diff = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k)
-                          and not (k in _LATER_SETTINGS and k not in stored))
+                          and not (k in _LATER_SETTINGS and k not in stored)
+                          and not (k in _PATH_SETTINGS and stored.get(_PATH_SETTINGS[k]) is not None
+                                   and stored.get(_PATH_SETTINGS[k]) == config.get(_PATH_SETTINGS[k])))
             if "supernet_sha256" in diff:
                 raise ValueError(f"{self.path}: search {name!r} was scored with another supernet: "
                                  f"{config.get('supernet')} changed since the search started (SHA-256 "
                                  f"{str(stored.get('supernet_sha256'))[:12]}..., now "
                                  f"{str(config.get('supernet_sha256'))[:12]}...); its scores would mix two "
                                  "supernets: start a new search (--name)")
+            if "data_identity" in diff:
+                raise ValueError(f"{self.path}: search {name!r} was started on other data: {config.get('data')} is not "
+                                 f"the data set {stored.get('data')} it started with (another content or another "
+                                 "copy, generated again); its scores would mix two data sets: start a new search (--name)")
             if diff:
                 raise ValueError(f"{self.path}: search {name!r} was started with other settings: {diff}")
             return int(row[0])

@@ -152,3 +152,30 @@ def test_a_budget_no_subnet_fits_is_a_clear_error(search_setup, tmp_path):
     with SearchStore(tmp_path / "none.sqlite") as store, pytest.raises(RuntimeError, match="within the budget"):
         SearchRunner(store=store, name="none", searcher=searcher, spec=ScorerSpec(str(ds.path), str(ckpt), QUICK),
                      budget=4).run()
+
+
+def test_resume_through_another_spelling_of_the_same_files(search_setup, tmp_path, monkeypatch):
+    """A search is its data's and supernet's content, not the paths it was given: resuming through an
+    absolute path what started through a relative one continues it; the same path holding a data set
+    generated again is refused, naming the data."""
+    from nasrec_lab.data import synthesize
+
+    from .conftest import TINY_SPEC
+
+    ds, ckpt = search_setup
+    root = ds.path.parent
+    monkeypatch.chdir(root)
+    store = tmp_path / "s.sqlite"
+
+    def run(data, supernet, budget):
+        searcher = make_searcher("random", "small", seed=2, budget=10)
+        with SearchStore(store) as s:
+            SearchRunner(store=s, name="spelled", searcher=searcher, spec=ScorerSpec(data, supernet, QUICK),
+                         budget=budget, seed=2, resume=True).run()
+            return s.candidates_frame()
+
+    assert len(run("ds", str(ckpt.relative_to(root)), 2)) == 2
+    assert len(run(str(root / "ds"), str(ckpt), 3)) == 3  # the same files, spelled absolutely: resumed
+    again = synthesize(tmp_path / "again", rows=12_000, seed=1, spec=TINY_SPEC)  # same recipe, generated again
+    with pytest.raises(ValueError, match=r"started on other data: .*again is not the data set ds"):
+        run(str(again.path), str(ckpt), 4)
