@@ -44,7 +44,8 @@ SCOPES = {"inherit": None, "finetune": "head", "finetune-whole": "whole path"}
 
 
 def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: int, seed: int, finetune_steps: int,
-                    threads: int, score_at=(), whole_path: bool = False, workdir: Path, log=print) -> dict:
+                    threads: int, score_at=(), whole_path: bool = False, layernorm: bool = True, workdir: Path,
+                    log=print) -> dict:
     """The references' supernet scores, inherited and fine-tuned, after ``steps`` steps of supernet
     training on ``ds`` (the references' data set, or fresh rows of its click model) by ``strategy``
     and at each step of ``score_at`` on the way (the same run: how the ranking grows with training,
@@ -54,7 +55,8 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
 
     Returns ``{"train_s": seconds, "at": {step: {"inherit": [...], "finetune": [...]}}}`` (scores in
     the order of ``study.archs``); ``whole_path`` adds ``"finetune-whole"``, the same fine-tuning of
-    every weight of the path instead of only the head."""
+    every weight of the path instead of only the head. ``layernorm=False`` trains (and so scores) the
+    supernet without LayerNorm, the form of the final models, instead of the paper's supernet form."""
     from nasrec_lab.pipeline import supernet_trainer
     from nasrec_lab.search import RankTracker
     from nasrec_lab.training import FunctionCallback
@@ -64,7 +66,8 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
     marks = sorted({int(s) for s in score_at if 0 < int(s) < steps} | {steps})
     blob = json.dumps({**ds.identity(), "space": space,
                        "references": keys, "sampler": strategy, "steps": steps, "batch": batch, "seed": seed,
-                       "finetune_steps": finetune_steps, "at": marks} | ({"modes": list(modes)} if whole_path else {}),
+                       "finetune_steps": finetune_steps, "at": marks} | ({"modes": list(modes)} if whole_path else {})
+                      | ({} if layernorm else {"layernorm": False}),
                       sort_keys=True)
     cache = workdir / "supernet_scores" / f"{strategy}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.json"
     if cache.exists():
@@ -75,7 +78,8 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
     if any(m % every for m in marks[:-1]):
         raise ValueError(f"--score-at steps must be multiples of {every} (the trainer's step events); got {marks[:-1]}")
     t0 = time.perf_counter()
-    trainer = supernet_trainer(ds, space, steps, seed=seed, sampler=strategy, batch_size=batch, log_every=every)
+    trainer = supernet_trainer(ds, space, steps, seed=seed, sampler=strategy, batch_size=batch, log_every=every,
+                               layernorm=layernorm)
     trackers = {mode: RankTracker(study, trainer.model, at=marks, finetune=mode != "inherit", correlate=False,
                                   whole_path=mode == "finetune-whole", finetune_steps=finetune_steps,
                                   batch_size=batch, threads=threads)
@@ -96,7 +100,7 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
 def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, space: str, seed: int, threads: int,
         truth_seeds: int, workdir: Path, samplers=SAMPLERS, preset: str = "default", truth_steps: int | None = None,
         score_at=(), phase: str = "all", supernet_rows: int = 0, truth_rows: int = 0, whole_path: bool = False,
-        log=print) -> dict:
+        layernorm: bool = True, log=print) -> dict:
     from nasrec_lab.search import RankStudy, ScoringConfig, SearchStore, rank_correlation, rank_correlation_interval
 
     torch.set_num_threads(threads)
@@ -115,12 +119,14 @@ def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, sp
              f"{rows:,} synthetic rows ({preset} preset)"
              + (f", supernet on {supernet_rows:,} further rows" if supernet_rows else "")
              + (f", ground truth trained on {truth_rows:,} rows" if truth_rows else "")
+             + ("" if layernorm else ", supernet without LayerNorm")
              + f", fine-tune {finetune_steps} steps of the head" + (" or of the whole path" if whole_path else "")
              + "; 95% bootstrap intervals over references)")
     # The supernets first: they need no ground truth (``--phase supernet`` stops after them).
     by_sampler = {strategy: supernet_scores(super_ds, study, space=space, strategy=strategy, steps=steps, batch=batch,
                                             seed=seed, finetune_steps=finetune_steps, threads=threads,
-                                            score_at=score_at, whole_path=whole_path, workdir=workdir, log=log)
+                                            score_at=score_at, whole_path=whole_path, layernorm=layernorm,
+                                            workdir=workdir, log=log)
                   for strategy in samplers}
     supernet_scores_out = {f"{strategy}/{mode}": r["at"][str(steps)][mode]
                            for strategy, r in by_sampler.items() for mode in r["at"][str(steps)]}
@@ -217,6 +223,8 @@ def main(argv=None) -> int:
                         "references' data set) instead of the references' training split")
     p.add_argument("--whole-path", action="store_true",
                    help="also score with every weight of the path fine-tuned (the paper's option), not only the head")
+    p.add_argument("--no-layernorm", action="store_true",
+                   help="train the supernets without LayerNorm (the final models' form; the paper's supernet has it)")
     p.add_argument("--truth-rows", type=int, default=0, metavar="N",
                    help="train the ground truth on a data set of N rows of the same click model (as "
                         "preset_spread --rows N) instead of the references' data set")
@@ -233,7 +241,7 @@ def main(argv=None) -> int:
                   truth_seeds=args.truth_seeds, workdir=workdir, samplers=args.samplers, preset=args.preset,
                   truth_steps=args.truth_steps, score_at=args.score_at, phase=args.phase,
                   supernet_rows=args.supernet_rows, truth_rows=args.truth_rows, whole_path=args.whole_path,
-                  log=lambda s: print(s, flush=True))
+                  layernorm=not args.no_layernorm, log=lambda s: print(s, flush=True))
     save_result(res, "rank_ablation", args.out)
     return 0
 

@@ -118,6 +118,29 @@ def test_rank_ablation_whole_path_scores_fine_tune_the_trunk_too(tmp_path):
     assert all(h != w for h, w in zip(head, whole))
 
 
+def test_rank_ablation_trains_the_supernet_without_layernorm_when_asked(tmp_path, monkeypatch):
+    import nasrec_lab.pipeline
+
+    built, real = [], nasrec_lab.pipeline.supernet_trainer
+
+    def spy(*args, **kwargs):
+        trainer = real(*args, **kwargs)
+        built.append(trainer.model.layernorm)
+        return trainer
+
+    monkeypatch.setattr(nasrec_lab.pipeline, "supernet_trainer", spy)
+    base = ["--rows", "6000", "--refs", "3", "--steps", "20", "--finetune-steps", "2", "--space", "small",
+            "--preset", "dense-width", "--samplers", "default", "--phase", "supernet", "--workdir", str(tmp_path)]
+    with_ln, without = tmp_path / "ln.json", tmp_path / "no_ln.json"
+    assert rank_ablation.main([*base, "--out", str(with_ln)]) == 0
+    assert rank_ablation.main([*base, "--no-layernorm", "--out", str(without)]) == 0
+    assert built == [True, False]  # the second supernet was trained, not read from the first's cache
+    a, b = (json.loads(p.read_text()) for p in (with_ln, without))
+    assert "without LayerNorm" in b["title"] and "without LayerNorm" not in a["title"]
+    assert all(x != y for x, y in zip(a["supernet_val_logloss"]["default/inherit"],
+                                      b["supernet_val_logloss"]["default/inherit"]))
+
+
 def test_rank_ablation_refuses_a_bad_score_step_before_training(tmp_path, monkeypatch):
     import nasrec_lab.pipeline
 
