@@ -33,6 +33,15 @@ _LATER_SETTINGS = ("supernet_sha256", "data_identity")
 # is the same setting.
 _PATH_SETTINGS = {"data": "data_identity", "supernet": "supernet_sha256"}
 
+
+def _differs(key: str, stored: dict, config: dict) -> bool:
+    """Whether a resumed search's setting ``key`` is another than the stored one's."""
+    if stored.get(key) == config.get(key) or (key in _LATER_SETTINGS and key not in stored):
+        return False
+    content = _PATH_SETTINGS.get(key)  # a path: the same content by another spelling is the same setting
+    return content is None or stored.get(content) is None or stored.get(content) != config.get(content)
+
+
 _SCHEMA_V1 = """
 CREATE TABLE searches (
     id INTEGER PRIMARY KEY,
@@ -243,10 +252,7 @@ class SearchStore:
                 raise ValueError(f"{self.path}: a search named {name!r} exists (resume it, or pick another name)")
             stored = json.loads(row[1])
             config = json.loads(json.dumps(config))
-            diff = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k)
-                          and not (k in _LATER_SETTINGS and k not in stored)
-                          and not (k in _PATH_SETTINGS and stored.get(_PATH_SETTINGS[k]) is not None
-                                   and stored.get(_PATH_SETTINGS[k]) == config.get(_PATH_SETTINGS[k])))
+            diff = sorted(k for k in set(stored) | set(config) if _differs(k, stored, config))
             if "supernet_sha256" in diff:
                 raise ValueError(f"{self.path}: search {name!r} was scored with another supernet: "
                                  f"{config.get('supernet')} changed since the search started (SHA-256 "

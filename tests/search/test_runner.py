@@ -156,7 +156,7 @@ def test_a_budget_no_subnet_fits_is_a_clear_error(search_setup, tmp_path):
 
 def test_resume_through_another_spelling_of_the_same_files(search_setup, tmp_path, monkeypatch):
     """A search is its data's and supernet's content, not the paths it was given: resuming through an
-    absolute path what started through a relative one continues it; the same path holding a data set
+    absolute path what started through a relative one continues it; the same recipe's data set
     generated again is refused, naming the data."""
     from nasrec_lab.data import synthesize
 
