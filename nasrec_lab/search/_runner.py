@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -139,7 +140,9 @@ class SearchRunner:
                     # The searcher proposes none over a FLOPs/parameter budget; a pending batch saved
                     # by an older version may: those are stored unscored, not trained.
                     results = [(seq, over[seq]) for seq, _ in todo if over[seq] is not None]
-                    for seq, score in [*results, *backend.run(jobs)]:
+                    # each result stored as it arrives: a search stopped inside a batch keeps what it
+                    # scored, and live plots see every candidate, not a whole generation at its end
+                    for seq, score in itertools.chain(results, backend.run(jobs)):
                         rec = self._record(seq, by_seq[seq], score)
                         store.add_candidate(self.search_id, rec)
                         stored[seq] = rec

@@ -77,6 +77,40 @@ def test_killed_search_resumes_to_the_same_history(search_setup, tmp_path):
     assert again.wait(timeout=120) == 2 and "exists" in again.stderr.read()
 
 
+def test_each_candidate_is_stored_as_it_is_scored(search_setup, tmp_path):
+    """A search that stops inside a generation keeps every candidate it scored before the stop, and
+    a live plot hears of each one right after its own scoring, not of a whole generation at its end."""
+    ds, ckpt = search_setup
+    spec = ScorerSpec(str(ds.path), str(ckpt), QUICK)
+    scorer = spec.build()
+    score, calls = scorer.score, []
+
+    def dies_on_the_fourth(arch, *, seed=0):
+        calls.append(arch.hash())
+        if len(calls) == 4:
+            raise RuntimeError("the machine went away")
+        return score(arch, seed=seed)
+
+    scorer.score = dies_on_the_fourth
+    heard = []  # scorings done when each event arrived
+
+    def runner(store, **kw):
+        searcher = make_searcher("evolution", "small", seed=3, population=6, sample_size=2, children=2, generations=2)
+        return SearchRunner(store=store, name="s", searcher=searcher, spec=spec, budget=10, seed=3, **kw)
+
+    with SearchStore(tmp_path / "s.sqlite") as store:
+        with pytest.raises(RuntimeError, match="went away"):
+            runner(store, scorer=scorer, callbacks=[lambda ev: heard.append(len(calls))]).run()
+    assert heard == [1, 2, 3]  # the population is 6: all three fell inside its first batch
+    before = _rows(tmp_path / "s.sqlite")
+    assert before["arch_hash"].tolist() == calls[:3]
+    with SearchStore(tmp_path / "s.sqlite") as store:
+        assert runner(store, resume=True).run().evaluated == 10
+    after = _rows(tmp_path / "s.sqlite")
+    assert after["arch_hash"].tolist()[3] == calls[3]  # the failed one is scored on resume, in its place
+    assert after.iloc[:3][["seq", "val_logloss", "created"]].equals(before[["seq", "val_logloss", "created"]])
+
+
 @pytest.mark.parametrize("backend", ["process", "ray"])
 def test_backends_give_the_same_history(search_setup, tmp_path, backend):
     if backend == "ray":
