@@ -12,6 +12,11 @@
 # again (the generator is deterministic for its seed), the bests read from the store and trained;
 # no supernet needed. FINAL_WORKERS sets how many final trainings run at once (default WORKERS).
 #
+# Without a GPU the same study runs on the CPU, over as many sittings as it takes (each candidate is
+# stored as it is scored, so a stop loses at most the candidate in progress):
+#
+#   DEVICE=cpu WORKERS=2 PHASE=search WORKDIR=data/cpu-study bash benchmarks/gpu_study.sh
+#
 # Results in $OUT: search_quality.json, the log, a copy of the search store and the finished finals.
 set -uo pipefail
 cd "$(dirname "$0")/.."
