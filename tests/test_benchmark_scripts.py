@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from benchmarks import rank_ablation, search_quality
+from benchmarks import quality, rank_ablation, search_quality
 
 
 def test_search_quality_runs_resumes_and_reports_verdicts(tmp_path):
@@ -38,6 +38,32 @@ def test_search_quality_runs_resumes_and_reports_verdicts(tmp_path):
     assert [b["test_logloss"] for b in second["baselines"]] == [9.0]
     assert second["scored_in_this_run"] == 0 and second["candidates_per_min"] is None
     assert [r["test_logloss"] for r in second["table"]] == [r["test_logloss"] for r in first["table"]]
+
+
+def test_quality_trains_the_random_searchers_draws_on_the_chosen_preset(tmp_path):
+    import numpy as np
+
+    from nasrec_lab.data import SYNTHETIC_PRESETS, synthesize
+    from nasrec_lab.space import sample_architecture
+
+    out = tmp_path / "q.json"
+    argv = ["--rows", "3000", "--preset", "higher-order", "--random", "2", "--only", "random", "logistic",
+            "--threads", "1", "--out", str(out)]
+    assert quality.main(argv) == 0
+    res = json.loads(out.read_text())
+    rows = {r["model"]: r for r in res["table"]}
+    assert sorted(rows) == ["logistic-regression", "random-0", "random-1"]
+    # the draws are the sampler's at seeds 0 and 1, and the data the preset's (its oracle, generated apart)
+    for k in (0, 1):
+        assert rows[f"random-{k}"]["arch_hash"] == sample_architecture("small", np.random.default_rng(k), "default").hash()
+        assert rows[f"random-{k}"]["val_logloss"] > 0 and rows[f"random-{k}"]["epochs"] >= 2  # early stopping's val
+    apart = synthesize(tmp_path / "apart", rows=3000, seed=0, spec=SYNTHETIC_PRESETS["higher-order"])
+    assert res["preset"] == "higher-order" and res["oracle_test_logloss"] == apart.oracle_logloss("test")
+    # --data reuses that data set: the same rows, so the same oracle and the same trained model
+    assert quality.main(["--data", str(apart.path), "--only", "logistic", "--threads", "1", "--out", str(out)]) == 0
+    again = json.loads(out.read_text())
+    assert again["oracle_test_logloss"] == res["oracle_test_logloss"]
+    assert again["table"][0]["test_logloss"] == rows["logistic-regression"]["test_logloss"]
 
 
 def test_search_quality_whole_path_scores_candidates_with_the_path_fine_tuned(tmp_path):
