@@ -23,10 +23,22 @@ def save_result(result: dict[str, Any], name: str, out: str | Path | None = None
 def synthetic_data(path: Path, *, rows: int, seed: int, preset: str = "default", part: int = 0):
     """The synthetic data set at ``path`` (one of ``SYNTHETIC_PRESETS``; ``part`` as in ``synthesize``),
     generated there first unless a kept work dir already holds it."""
+    import json
+    from dataclasses import asdict
+
     from nasrec_lab.data import SYNTHETIC_PRESETS, CTRDataset, synthesize
 
     if (path / "manifest.json").exists():
-        return CTRDataset(path)
+        ds = CTRDataset(path)
+        # a kept work dir made for another click model or size must not stand in for this one
+        kept = ds.manifest.get("synthetic") or {}
+        wanted = {"rows": rows, "seed": seed, "part": part, "spec": json.loads(json.dumps(asdict(SYNTHETIC_PRESETS[preset])))}
+        differ = [k for k, v in wanted.items() if kept.get(k) != v]
+        if differ:
+            raise ValueError(f"{path}: the kept data set differs from the one asked for in {differ} "
+                             f"(it holds {kept.get('spec', {}).get('preset')!r}, {kept.get('rows')} rows, seed "
+                             f"{kept.get('seed')}; asked {preset!r}, {rows} rows, seed {seed}); use another work dir")
+        return ds
     return synthesize(path, rows=rows, seed=seed, spec=SYNTHETIC_PRESETS[preset], part=part)
 
 

@@ -54,7 +54,8 @@ def train_and_test(ds, name: str, train: Callable[..., object], **kwargs) -> dic
     t0 = time.perf_counter()
     entry = train(ds, **kwargs)
     r = entry.result
-    return {"model": name, "test_logloss": r.test_logloss, "test_auc": r.test_auc, "val_logloss": entry.val_logloss if entry.result.val_logloss_per_epoch else None,
+    return {"model": name, "test_logloss": r.test_logloss, "test_auc": r.test_auc,
+            "val_logloss": entry.val_logloss if r.val_logloss_per_epoch else None,  # none with fixed epochs
             "arch_hash": entry.arch_hash, "lr": r.recipe["lr"],
             "protocol": r.protocol, "epochs": r.epochs, "best_epoch": r.best_epoch,
             "train_s": time.perf_counter() - t0, "steps": r.steps}

@@ -221,3 +221,13 @@ def test_rank_ablation_reads_the_truth_preset_spread_trained_on_more_rows(tmp_pa
     assert ceiling["split_half_kendall_tau"] == ceiling["kendall_tau"] and ceiling["truth_seeds"] == 2
     if 0 < ceiling["kendall_tau"] < 1:
         assert ceiling["kendall_tau"] < ceiling["truth_kendall_tau"] <= 1
+
+
+def test_a_kept_data_set_of_another_click_model_or_size_is_refused(tmp_path):
+    from benchmarks._common import synthetic_data
+
+    first = synthetic_data(tmp_path / "data", rows=2000, seed=0, preset="dense-width")
+    assert synthetic_data(tmp_path / "data", rows=2000, seed=0, preset="dense-width").path == first.path  # reused
+    for changed, key in ((dict(preset="higher-order"), "spec"), (dict(rows=3000), "rows"), (dict(seed=1), "seed")):
+        with pytest.raises(ValueError, match=rf"data: the kept data set differs .* \['{key}'\]"):
+            synthetic_data(tmp_path / "data", **{"rows": 2000, "seed": 0, "preset": "dense-width", **changed})
