@@ -102,12 +102,12 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         if args.data:
-            ds = CTRDataset(args.data)
+            path = args.data
         elif args.criteo:
-            ds = preprocess([args.criteo], Path(tmp) / "criteo", fmt="criteo")
+            path = preprocess([args.criteo], Path(tmp) / "criteo", fmt="criteo").path
         else:
-            ds = synthesize(Path(tmp) / "synthetic", rows=args.rows, seed=0, spec=SYNTHETIC_PRESETS[args.preset])
-        ds = CTRDataset(ds.path)
+            path = synthesize(Path(tmp) / "synthetic", rows=args.rows, seed=0, spec=SYNTHETIC_PRESETS[args.preset]).path
+        ds = CTRDataset(path)
         res = run(ds, only=args.only, random=args.random, log=lambda s: print(s, flush=True))
     save_result(res, "quality_criteo" if args.criteo else "quality", args.out)
     return 0
