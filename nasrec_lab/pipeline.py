@@ -182,11 +182,13 @@ class FinalEntry:
                 "search_rank": self.search_rank, **self.result.to_json()}
 
 
-def final_subnet(arch: Architecture, data: CTRDataset, space: SearchSpace | str, *, seed: int = 0):
-    """The standalone model of ``arch`` as the release's final models are: fresh weights, LayerNorm off."""
+def final_subnet(arch: Architecture, data: CTRDataset, space: SearchSpace | str, *, seed: int = 0,
+                 field_start: str):
+    """The standalone model of ``arch`` as the release's final models are: fresh weights, LayerNorm off
+    (``field_start``: see ``Recipe.field_start``)."""
     from .supernet import build
 
-    return build(arch, data.schema, space, layernorm=False, seed=seed)
+    return build(arch, data.schema, space, layernorm=False, seed=seed, field_start=field_start)
 
 
 def train_architecture(arch: Architecture, data: CTRDataset, space: SearchSpace | str, *, seed: int = 0,
@@ -197,7 +199,8 @@ def train_architecture(arch: Architecture, data: CTRDataset, space: SearchSpace 
 
     space = get_space(space)
     recipe = final_recipe(space.name if space.name in ("full", "small") else "full", epochs=epochs, **recipe_changes)
-    res = train_final(final_subnet(arch, data, space, seed=seed), data, recipe, seed=seed, steps=steps, device=device)
+    res = train_final(final_subnet(arch, data, space, seed=seed, field_start=recipe.field_start), data, recipe,
+                      seed=seed, steps=steps, device=device)
     return FinalEntry(name, "nasrec", res, arch.hash(), cost(arch, data.schema, space).mflops, arch)
 
 

@@ -185,8 +185,9 @@ def cmd_train_subnet(args: argparse.Namespace) -> int:
     apply_threads(args)
     arch, space = load_arch_and_space(args.arch, args.space)
     ds = CTRDataset(args.data)
-    model = build(arch, ds.schema, space, layernorm=args.layernorm, seed=args.seed)
     kind = space.name if space.name in FINAL else "full"
+    model = build(arch, ds.schema, space, layernorm=args.layernorm, seed=args.seed,
+                  field_start=FINAL[kind].field_start)
     return _run_final(args, model, ds, kind, {"arch_hash": arch.hash(), "space": space.name})
 
 

@@ -1,10 +1,11 @@
 """The weight-sharing supernet (torch): operator registry, sliced paths, standalone subnets, costs."""
 
 from ._model import Subnet, SuperNet, build, init_field_tables_, load_subnet, materialize
-from ._ops import OPERATORS, OpCtx, Operator, OpInputs, ParamSpec, Ranges, register_operator
+from ._ops import FIELD_STARTS, OPERATORS, OpCtx, Operator, OpInputs, ParamSpec, Ranges, register_operator
 from ._plan import Geometry, make_plan
 
 __all__ = [
+    "FIELD_STARTS",
     "OPERATORS",
     "Geometry",
     "OpCtx",

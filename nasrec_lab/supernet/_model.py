@@ -198,10 +198,10 @@ class ParamHolder(nn.Module):
     """Parameters of one operator instance, allocated from its ``ParamSpec``s."""
 
     def __init__(self, specs: dict[str, ParamSpec], generator: torch.Generator | None = None,
-                 values: dict[str, Tensor] | None = None) -> None:
+                 values: dict[str, Tensor] | None = None, field_start: str = "xavier") -> None:
         super().__init__()
         for name, spec in specs.items():
-            t = values[name] if values is not None else init_tensor(spec, generator)
+            t = values[name] if values is not None else init_tensor(spec, generator, field_start=field_start)
             self.register_parameter(name, nn.Parameter(t))
 
     def as_dict(self) -> dict[str, Tensor]:
@@ -233,7 +233,7 @@ class Subnet(nn.Module):
 
     def __init__(self, arch: Architecture, schema: FeatureSchema, space: SearchSpace | str, *,
                  layernorm: bool = True, values: dict[str, Tensor] | None = None, seed: int = 0,
-                 sparse_grad: bool = True, always_project: bool = False) -> None:
+                 sparse_grad: bool = True, always_project: bool = False, field_start: str = "xavier") -> None:
         super().__init__()
         self.arch = arch
         self.schema = schema
@@ -257,7 +257,7 @@ class Subnet(nn.Module):
             vals = None
             if values is not None:
                 vals = {n: values[_subnet_key(i, op, n)].detach().clone() for n in specs}
-            holder = ParamHolder(specs, gen, vals)
+            holder = ParamHolder(specs, gen, vals, field_start)
             if i < 0:
                 self.head = holder
             else:
@@ -312,10 +312,12 @@ def materialize(supernet: SuperNet, arch: Architecture) -> Subnet:
 
 
 def build(arch: Architecture, schema: FeatureSchema, space: SearchSpace | str = "full", *,
-          layernorm: bool = False, seed: int = 0) -> Subnet:
+          layernorm: bool = False, seed: int = 0, field_start: str = "xavier") -> Subnet:
     """A freshly initialised standalone model for training from scratch.
 
     ``layernorm=False`` (the default) reproduces the release's final models: no LayerNorm
     (Linears get biases instead), except the two inside the Attention operator.
+    ``field_start`` sets how the field projections of EFC, Dot-Product and Attention start:
+    ``"xavier"`` (the release's) or ``"identity"`` (the final recipes', see ``init_tensor``).
     """
-    return Subnet(arch, schema, space, layernorm=layernorm, seed=seed)
+    return Subnet(arch, schema, space, layernorm=layernorm, seed=seed, field_start=field_start)

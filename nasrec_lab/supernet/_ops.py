@@ -47,7 +47,7 @@ Axis = int | Ranges  # int: the leading ``n`` entries of the full axis
 
 class ParamSpec(NamedTuple):
     axes: tuple[Axis, ...]
-    init: str  # "xavier" | "zeros" | "ones" | "ln_attention"
+    init: str  # "xavier" | "field" (a projection over the field axis) | "zeros" | "ones" | "ln_attention"
 
 
 def axis_size(a: Axis) -> int:
@@ -160,14 +160,15 @@ def unregister_operator(name: str) -> None:
 
 
 def _proj(prefix: str, out: Axis, inp: Axis, ctx: OpCtx, *, bias: bool | None = None,
-          ln: bool = True, linear: bool = True) -> dict[str, ParamSpec]:
+          ln: bool = True, linear: bool = True, init: str = "xavier") -> dict[str, ParamSpec]:
     """A Linear(``inp`` -> ``out``) with LayerNorm(``out``) when LN is on, else a bias (the release's rule).
 
-    ``linear=False`` keeps only the LayerNorm (the release skips projections to the same width).
+    ``linear=False`` keeps only the LayerNorm (the release skips projections to the same width);
+    ``init="field"`` marks a projection over the field axis (see :func:`init_tensor`).
     """
     specs = {}
     if linear:
-        specs[f"{prefix}weight"] = ParamSpec((out, inp), "xavier")
+        specs[f"{prefix}weight"] = ParamSpec((out, inp), init)
     if linear and ((not ctx.layernorm) if bias is None else bias):
         specs[f"{prefix}bias"] = ParamSpec((out,), "zeros")
     if ln and ctx.layernorm:
@@ -284,7 +285,7 @@ class DotProduct(Operator):
         if ctx.needs(ctx.dense_in.size, ctx.e):
             specs.update(_proj("dense_", ctx.e, ctx.dense_in, ctx))
         if ctx.needs(ctx.sparse_in.size, ctx.p):
-            specs.update(_proj("field_", ctx.p, ctx.sparse_in, ctx))
+            specs.update(_proj("field_", ctx.p, ctx.sparse_in, ctx, init="field"))
         pairs = ctx.p * (ctx.p + 1) // 2
         specs.update(_proj("", ctx.w, pairs, ctx, linear=ctx.needs(pairs, ctx.w)))
         return specs
@@ -317,7 +318,7 @@ class EFC(Operator):
 
     @staticmethod
     def params(ctx):
-        return _proj("", ctx.m, ctx.sparse_in, ctx)
+        return _proj("", ctx.m, ctx.sparse_in, ctx, init="field")
 
     @staticmethod
     def forward(p, x, ctx):
@@ -336,7 +337,7 @@ class Attention(Operator):
     @staticmethod
     def params(ctx):
         e = ctx.e
-        specs = _proj("field_", ctx.m, ctx.sparse_in, ctx)
+        specs = _proj("field_", ctx.m, ctx.sparse_in, ctx, init="field")
         specs.update({
             "in_proj_weight": ParamSpec((3 * e, e), "xavier"),
             "in_proj_bias": ParamSpec((3 * e,), "zeros"),
@@ -439,13 +440,34 @@ class Head(Operator):
 # -- parameter allocation and slicing ---------------------------------------------------------
 
 
-def init_tensor(spec: ParamSpec, generator: torch.Generator | None = None) -> Tensor:
+#: how a fresh model's field projections start (:func:`init_tensor`)
+FIELD_STARTS = ("xavier", "identity")
+#: scale of the xavier draw under the identity when field projections start at the identity
+FIELD_IDENTITY_NOISE = 0.1
+
+
+def init_tensor(spec: ParamSpec, generator: torch.Generator | None = None, *,
+                field_start: str = "xavier") -> Tensor:
+    """A fresh parameter. ``field_start`` sets how projections over the field axis (``init="field"``)
+    start: ``"xavier"`` as every other weight (the release), or ``"identity"``: output field ``i`` starts
+    as input field ``i`` (for the first ``min(out, in)``) plus a xavier draw scaled by
+    :data:`FIELD_IDENTITY_NOISE`. A xavier start mixes all fields into every projected field, so a
+    Dot-Product starts with no pairwise interaction of two particular fields and must first unmix them:
+    trained from scratch, DLRM with such a mixing layer in front of its dot products lost 0.018 log
+    loss to DLRM on 1M rows (``three-field``), and with the identity start tied it (README, benchmarks).
+    """
+    if field_start not in FIELD_STARTS:
+        raise ValueError(f"field_start must be one of {FIELD_STARTS}, got {field_start!r}")
     shape = tuple(axis_size(a) for a in spec.axes)
     t = torch.empty(shape)
-    if spec.init == "xavier":
+    if spec.init in ("xavier", "field"):
         fan_out, fan_in = shape[0], shape[1]
         bound = math.sqrt(6.0 / (fan_in + fan_out))
         t.uniform_(-bound, bound, generator=generator)
+        if spec.init == "field" and field_start == "identity":
+            n = min(shape)
+            t.mul_(FIELD_IDENTITY_NOISE)
+            t[:n, :n] += torch.eye(n)
     elif spec.init == "zeros":
         t.zero_()
     elif spec.init == "ones":

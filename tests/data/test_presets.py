@@ -33,9 +33,10 @@ def _row_logit(m: ClickModel, z, ids) -> float:
     if s.preset == "default":
         return s.signal_scale * base + m.bias
     extra = 0.0
-    if s.preset == "higher-order":
+    if s.preset in ("higher-order", "three-field"):
         for (a, b, c), (u, v, w) in zip(m.triples, m.tri):
             extra += sum(u[ids[a], k] * v[ids[b], k] * w[ids[c], k] for k in range(u.shape[1]))
+    if s.preset == "higher-order":
         for j, ((a, b), (u, v)) in enumerate(zip(m.gated_pairs, m.gated)):
             g = _sig(sum(zs[d] * m.gated_c[j, d] for d in range(s.n_dense)))
             extra += g * sum(u[ids[a], k] * v[ids[b], k] for k in range(u.shape[1]))
@@ -43,7 +44,7 @@ def _row_logit(m: ClickModel, z, ids) -> float:
         for h in range(len(m.wide_b)):
             pre = sum(zs[d] * m.wide_w[d, h] for d in range(s.n_dense)) + m.wide_b[h]
             extra += m.wide_a[h] * max(pre, 0.0)
-    else:  # field-attention: softmax over the other fields of <q_target, k_f> / sqrt(4), reading <r_target, v_f>
+    elif s.preset == "field-attention":  # softmax over the other fields of <q_target, k_f> / sqrt(4), reading <r_target, v_f>
         t = m.att_target
         others = m.att_fields[1:]
         scores = [float(np.dot(m.att_q[ids[t]], m.att_k[f][ids[f]])) / 2.0 for f in others]
@@ -90,6 +91,29 @@ def test_oracle_and_calibration(name, tmp_path):
         z, ids = chunks[0]["dense"], chunks[0]["sparse"]
         extra = m._preset_logit((z - m.zmean) / m.zstd, ids) / m.preset_std
         assert 0.8 < extra.std() < 1.2
+
+
+def test_three_field_factors_sit_on_small_tables_with_a_non_zero_mean():
+    """What makes its three-way terms learnable: ids seen often enough, and lower-order parts that a
+    gradient can follow from the start (zero-mean factors, as in ``higher-order``, give none)."""
+    m = ClickModel(SYNTHETIC_PRESETS["three-field"], seed=1)
+    sizes = m.spec.table_sizes
+    assert len(m.triples) == 4
+    for fields, factors in zip(m.triples, m.tri):
+        assert len(set(fields)) == 3 and all(16 <= sizes[f] <= 1000 for f in fields)
+        for f, u in zip(fields, factors):
+            assert u.shape == (sizes[f], 4)
+            se = 1.0 / math.sqrt(u.size)
+            assert abs(u.mean() - 0.7) < 5 * se and abs(u.std() - 1.0) < 5 * se / math.sqrt(2)
+    # What pairwise interactions cannot fit: the pure three-way part of each term (its factors centred on
+    # their mean over rows; fields are independent, so this is the term's ANOVA component). For factors of
+    # mean 0.7 and variance 1 it carries 1 / ((0.7^2 + 1)^3 - 0.7^6) = 21% of a term's variance: std 0.46
+    # of the preset's unit-std logit (Zipf-weighted ids move the rows' factor moments a little)
+    c = m.chunk(0, 50_000)
+    ids = c["sparse"]
+    pure = sum(np.prod([f[ids[:, t]] - f[ids[:, t]].mean(0) for f, t in zip(factors, fields)], 0).sum(1)
+               for fields, factors in zip(m.triples, m.tri))
+    assert 0.3 < pure.std() / m.preset_std < 0.65
 
 
 def test_unknown_preset_is_refused():
