@@ -56,7 +56,7 @@ def train_and_test(ds, name: str, train: Callable[..., object], **kwargs) -> dic
     r = entry.result
     return {"model": name, "test_logloss": r.test_logloss, "test_auc": r.test_auc,
             "val_logloss": entry.val_logloss if r.val_logloss_per_epoch else None,  # none with fixed epochs
-            "arch_hash": entry.arch_hash, "lr": r.recipe["lr"],
+            "arch_hash": entry.arch_hash, "lr": r.recipe["lr"], "recipe": r.recipe,
             "protocol": r.protocol, "epochs": r.epochs, "best_epoch": r.best_epoch,
             "train_s": time.perf_counter() - t0, "steps": r.steps}
 

@@ -45,16 +45,21 @@ ROOT = Path(__file__).resolve().parents[1]
 def _train_from_scratch(data: str, name: str, space: str, arch_json: str | None, threads: int, device: str,
                         cache: str | None) -> dict:
     """One final-recipe training in a worker: a found architecture (``arch_json``) or a baseline (``name``).
-    With ``cache`` (a JSON file in the work dir) a finished training is read back, not rerun."""
+    With ``cache`` (a JSON file in the work dir) a finished training by the same recipe is read back, not
+    rerun; one by another recipe (or one that does not say) is trained again."""
     from nasrec_lab._atomic import atomic_write_json
     from nasrec_lab.data import CTRDataset
     from nasrec_lab.pipeline import train_architecture, train_baseline
     from nasrec_lab.space import Architecture
+    from nasrec_lab.training import final_recipe
 
     from .quality import train_and_test
 
+    recipe = final_recipe("baseline" if arch_json is None else space if space in ("full", "small") else "full")
     if cache and Path(cache).exists():
-        return json.loads(Path(cache).read_text())
+        row = json.loads(Path(cache).read_text())
+        if row.get("recipe") == recipe.to_json():
+            return row
     torch.set_num_threads(threads)
     ds = CTRDataset(data)
     if arch_json is not None:

@@ -38,6 +38,12 @@ def test_search_quality_runs_resumes_and_reports_verdicts(tmp_path):
     assert [b["test_logloss"] for b in second["baselines"]] == [9.0]
     assert second["scored_in_this_run"] == 0 and second["candidates_per_min"] is None
     assert [r["test_logloss"] for r in second["table"]] == [r["test_logloss"] for r in first["table"]]
+    # a cached training by another recipe (a changed final recipe) is trained again, not read back
+    stale = json.loads(cached.read_text())
+    cached.write_text(json.dumps(stale | {"recipe": stale["recipe"] | {"field_start": "xavier", "lr": 0.5}}))
+    assert search_quality.main(argv) == 0
+    third = json.loads(out.read_text())
+    assert [b["test_logloss"] for b in third["baselines"]] == [b["test_logloss"] for b in first["baselines"]] != [9.0]
 
 
 def test_quality_trains_the_random_searchers_draws_on_the_chosen_preset(tmp_path):

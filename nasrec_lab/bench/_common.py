@@ -46,7 +46,8 @@ def format_table(result: dict[str, Any]) -> str:
     rows = result.get("table", [])
     if not rows:
         return json.dumps(result, indent=2)
-    cols = list(rows[0].keys())
+    # nested records (a row's recipe) stay in the JSON; the table shows scalars
+    cols = [c for c in rows[0] if not any(isinstance(r.get(c), dict) for r in rows)]
     widths = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in cols}
     lines = [result.get("title", "benchmark"), "  ".join(c.ljust(widths[c]) for c in cols)]
     lines.append("  ".join("-" * widths[c] for c in cols))
