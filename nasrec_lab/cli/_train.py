@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ..baselines import BASELINES
+from ..supernet import FIELD_STARTS
 from ..training import FINAL, FINETUNE, SUPERNET
 from ._common import (
     SAMPLER_CHOICES,
@@ -62,6 +63,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--data", required=True)
     add_space(s, help="space of a nasrec-lab JSON file without one (default: the file's, else full)")
     s.add_argument("--layernorm", action="store_true", help="keep LayerNorm (default: off, as the release)")
+    s.add_argument("--field-start", choices=FIELD_STARTS,
+                   help="how EFC / Dot-Product / Attention field projections start (default: the final recipe's, "
+                        "xavier as the release; README, Training)")
     s.add_argument("--out", help="save the trained model here (.pt)")
     _final_options(s)
     s.set_defaults(func=cmd_train_subnet)
@@ -186,9 +190,10 @@ def cmd_train_subnet(args: argparse.Namespace) -> int:
     arch, space = load_arch_and_space(args.arch, args.space)
     ds = CTRDataset(args.data)
     kind = space.name if space.name in FINAL else "full"
-    model = build(arch, ds.schema, space, layernorm=args.layernorm, seed=args.seed,
-                  field_start=FINAL[kind].field_start)
-    return _run_final(args, model, ds, kind, {"arch_hash": arch.hash(), "space": space.name})
+    field_start = args.field_start or FINAL[kind].field_start
+    model = build(arch, ds.schema, space, layernorm=args.layernorm, seed=args.seed, field_start=field_start)
+    return _run_final(args, model, ds, kind, {"arch_hash": arch.hash(), "space": space.name,
+                                              "field_start": field_start})
 
 
 def cmd_train_baseline(args: argparse.Namespace) -> int:

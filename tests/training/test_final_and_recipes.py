@@ -38,29 +38,30 @@ def test_a_recipe_refuses_an_lr_that_is_not_positive_and_finite(lr):
         final_recipe("small", lr=lr)
 
 
-def test_final_models_start_their_field_projections_as_the_recipe_says(small_synth, monkeypatch):
-    """The final recipes start field projections at the identity; the pipeline and ``train subnet`` build
-    what the recipe says (the supernet, the ground truth and fine-tuning keep the release's start)."""
+def test_final_models_start_their_field_projections_as_the_recipe_says(small_synth, monkeypatch, capsys):
+    """Every recipe keeps the release's xavier start; ``field_start`` changes it, and the pipeline and
+    ``train-subnet`` build what the recipe (or ``--field-start``) says."""
     import nasrec_lab.supernet as supernet
     from nasrec_lab.baselines import dlrm_like_architecture
     from nasrec_lab.cli._train import cmd_train_subnet
     from nasrec_lab.pipeline import train_architecture
 
-    assert FINAL["full"].field_start == FINAL["small"].field_start == "identity"
-    assert SUPERNET.field_start == GROUND_TRUTH.field_start == FINETUNE.field_start == "xavier"
+    assert all(r.field_start == "xavier" for r in (SUPERNET, FINETUNE, GROUND_TRUTH, *FINAL.values()))
     with pytest.raises(ValueError, match="recipe 'final-small': field_start must be one of"):
         final_recipe("small", field_start="eye")
     built = []
     real = supernet.build
     monkeypatch.setattr(supernet, "build", lambda *a, **kw: built.append(kw["field_start"]) or real(*a, **kw))
     train_architecture(dlrm_like_architecture(), small_synth, "full", steps=2)
-    train_architecture(dlrm_like_architecture(), small_synth, "full", steps=2, field_start="xavier")
-    assert built == ["identity", "xavier"]
-    monkeypatch.setattr("nasrec_lab.cli._train._run_final", lambda args, model, *rest: 0)
-    args = argparse.Namespace(arch="criteo_small", space=None, data=str(small_synth.path), layernorm=False, seed=0,
-                              threads=None)
-    cmd_train_subnet(args)
-    assert built[-1] == "identity"
+    train_architecture(dlrm_like_architecture(), small_synth, "full", steps=2, field_start="identity")
+    assert built == ["xavier", "identity"]
+    ran = []
+    monkeypatch.setattr("nasrec_lab.cli._train._run_final", lambda args, model, ds, kind, extra: ran.append(extra))
+    for flag in (None, "identity"):
+        cmd_train_subnet(argparse.Namespace(arch="criteo_small", space=None, data=str(small_synth.path),
+                                            layernorm=False, seed=0, threads=None, field_start=flag))
+    assert built[-2:] == ["xavier", "identity"] and [e["field_start"] for e in ran] == ["xavier", "identity"]
+    assert "--field-start {xavier,identity}" in _cli("train-subnet", "--help").stdout
 
 
 # A learning rate or a recipe length written as a number outside the recipe module is a second copy.
