@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# The search-quality study on one GPU machine (issue 12): dense-width preset, 1.25M rows,
+# The search-quality study on one GPU machine (issue 12): three-field preset (PRESET=...), 1.25M rows,
 # NASRec-Small, evolution / random / TPE x 5 seeds x 200 candidates, the searches side by side in
 # worker processes that share the GPU, then every best found and the five baselines trained from
 # scratch by the final recipe. Resumable: run it again with the same WORKDIR and it goes on where it
 # stopped (data, supernet, search store and finished final trainings are kept there).
 #
-#   STUDY_LIMIT_S=480 OUT=out bash benchmarks/gpu_study.sh          # PRESET=... for another click model
+#   STUDY_LIMIT_S=480 OUT=out bash benchmarks/gpu_study.sh          # PRESET=dense-width for the first run's preset
 #
 # In two leases: PHASE=search (data, supernet, the searches; bring back $OUT/store.sqlite), then,
 # on any machine, the store put at $WORKDIR/store.sqlite and PHASE=final: the data are generated
@@ -26,7 +26,7 @@ PY="${PYTHON:-python3}"
 mkdir -p "$OUT" "$WORKDIR"
 export PYTHONUNBUFFERED=1
 rc=0
-timeout "${STUDY_LIMIT_S:-3600}" "$PY" -m benchmarks.search_quality --preset "${PRESET:-dense-width}" --rows "${ROWS:-1250000}" \
+timeout "${STUDY_LIMIT_S:-3600}" "$PY" -m benchmarks.search_quality --preset "${PRESET:-three-field}" --rows "${ROWS:-1250000}" \
     --space small --supernet-steps "${SUPERNET_STEPS:-3000}" --seeds "${SEEDS:-5}" --budget "${BUDGET:-200}" --finetune-steps 100 \
     --eval-batches 15 --workers "${WORKERS:-16}" --final-workers "${FINAL_WORKERS:-${WORKERS:-16}}" --device "${DEVICE:-cuda}" \
     --phase "${PHASE:-all}" --workdir "$WORKDIR" \
