@@ -237,3 +237,17 @@ def test_a_kept_data_set_of_another_click_model_or_size_is_refused(tmp_path):
     for changed, key in ((dict(preset="higher-order"), "spec"), (dict(rows=3000), "rows"), (dict(seed=1), "seed")):
         with pytest.raises(ValueError, match=rf"data: the kept data set differs .* \['{key}'\]"):
             synthetic_data(tmp_path / "data", **{"rows": 2000, "seed": 0, "preset": "dense-width", **changed})
+
+
+def test_pairwise_bound_scores_the_click_model_without_its_three_way_part(tmp_path):
+    from benchmarks import pairwise_bound
+
+    out = tmp_path / "pb.json"
+    assert pairwise_bound.main(["--presets", "three-field", "--rows", "30000", "--out", str(out)]) == 0
+    row = json.loads(out.read_text())["table"][0]
+    # the pure three-way part carries about a fifth of the preset's variance (std ~0.46 x 1.5 of the logit),
+    # and taking it out of the exact click model costs log loss that no refit of bias and scale recovers
+    assert 0.45 < row["three_way_logit_std"] < 1.0
+    assert row["pairwise_bound_logloss"] > row["oracle_logloss"] + 0.01
+    with pytest.raises(ValueError, match="no three-field terms"):
+        pairwise_bound.pairwise_bound("dense-width", rows=1000)
