@@ -201,7 +201,8 @@ def main(argv=None) -> int:
         work = Path(args.workdir) if args.workdir else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         ds = synthetic_data(work / "data", rows=args.rows, seed=0, preset=args.preset)
-        runs = [(s, seed) for s in args.searchers for seed in range(args.seeds)]
+        # seed-major, so that a study stopped early has every searcher at the same seeds
+        runs = [(s, seed) for seed in range(args.seeds) for s in args.searchers]
         ctx = multiprocessing.get_context("spawn")
         scored_here, search_s = 0, 0.0
         if args.phase == "final":
