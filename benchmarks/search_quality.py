@@ -51,11 +51,11 @@ def _train_from_scratch(data: str, name: str, space: str, arch_json: str | None,
     from nasrec_lab.data import CTRDataset
     from nasrec_lab.pipeline import train_architecture, train_baseline
     from nasrec_lab.space import Architecture
-    from nasrec_lab.training import final_recipe
+    from nasrec_lab.training import final_recipe, space_recipe_kind
 
     from .quality import train_and_test
 
-    recipe = final_recipe("baseline" if arch_json is None else space if space in ("full", "small") else "full")
+    recipe = final_recipe("baseline" if arch_json is None else space_recipe_kind(space))
     if cache and Path(cache).exists():
         row = json.loads(Path(cache).read_text())
         if row.get("recipe") == recipe.to_json():

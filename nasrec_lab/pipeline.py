@@ -27,6 +27,7 @@ from .training import (
     FinalResult,
     Trainer,
     final_recipe,
+    space_recipe_kind,
     train_final,
 )
 
@@ -198,7 +199,7 @@ def train_architecture(arch: Architecture, data: CTRDataset, space: SearchSpace 
     from .supernet import cost
 
     space = get_space(space)
-    recipe = final_recipe(space.name if space.name in ("full", "small") else "full", epochs=epochs, **recipe_changes)
+    recipe = final_recipe(space_recipe_kind(space.name), epochs=epochs, **recipe_changes)
     res = train_final(final_subnet(arch, data, space, seed=seed, field_start=recipe.field_start), data, recipe,
                       seed=seed, steps=steps, device=device)
     return FinalEntry(name, "nasrec", res, arch.hash(), cost(arch, data.schema, space).mflops, arch)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..baselines import BASELINES
 from ..supernet import FIELD_STARTS
-from ..training import FINAL, FINETUNE, SUPERNET
+from ..training import FINAL, FINETUNE, SUPERNET, space_recipe_kind
 from ._common import (
     SAMPLER_CHOICES,
     CLIError,
@@ -189,7 +189,7 @@ def cmd_train_subnet(args: argparse.Namespace) -> int:
     apply_threads(args)
     arch, space = load_arch_and_space(args.arch, args.space)
     ds = CTRDataset(args.data)
-    kind = space.name if space.name in FINAL else "full"
+    kind = space_recipe_kind(space.name)
     field_start = args.field_start or FINAL[kind].field_start
     model = build(arch, ds.schema, space, layernorm=args.layernorm, seed=args.seed, field_start=field_start)
     return _run_final(args, model, ds, kind, {"arch_hash": arch.hash(), "space": space.name,

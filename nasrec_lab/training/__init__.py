@@ -14,6 +14,7 @@ from ._recipes import (
     SUPERNET,
     Recipe,
     final_recipe,
+    space_recipe_kind,
 )
 from ._trainer import (
     CHECKPOINT_FORMAT,
@@ -40,6 +41,7 @@ __all__ = [
     "Recipe",
     "check_labels",
     "final_recipe",
+    "space_recipe_kind",
     "train_final",
     "Callback",
     "CheckpointEvent",

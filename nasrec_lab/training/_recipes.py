@@ -146,6 +146,11 @@ GROUND_TRUTH = Recipe("ground-truth", lr=0.05, batch_size=512, protocol="fixed-e
 RECIPES: dict[str, Recipe] = {r.name: r for r in (SUPERNET, FINETUNE, *FINAL.values(), GROUND_TRUTH)}
 
 
+def space_recipe_kind(space_name: str) -> str:
+    """The final recipe of a search space's models: its own (``"full"``, ``"small"``), else NASRec-Full's."""
+    return space_name if space_name in ("full", "small") else "full"
+
+
 def final_recipe(kind: str, *, epochs: float | None = None, **changes: Any) -> Recipe:
     """The final-model recipe for a space (``"full"``, ``"small"``) or ``"baseline"``.
 

@@ -12,7 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-from nasrec_lab.training import FINAL, FINETUNE, GROUND_TRUTH, SUPERNET, Metrics, final_recipe, train_final
+from nasrec_lab.training import (
+    FINAL,
+    FINETUNE,
+    GROUND_TRUTH,
+    SUPERNET,
+    Metrics,
+    final_recipe,
+    space_recipe_kind,
+    train_final,
+)
 from tests.conftest import ROOT
 
 
@@ -30,6 +39,8 @@ def test_recipes_match_nasrec_md():
     assert final_recipe("small", epochs=1).protocol == "fixed-epochs"
     assert final_recipe("small", epochs=1).train_config().train_split == "train+val"
     assert final_recipe("full").train_config().train_split == "train"
+    # a custom space's models train by NASRec-Full's final recipe
+    assert [space_recipe_kind(n) for n in ("full", "small", "my-space")] == ["full", "small", "full"]
 
 
 @pytest.mark.parametrize("lr", [0.0, -0.1, float("nan"), float("inf")])
