@@ -24,15 +24,15 @@ def synthetic_data(path: Path, *, rows: int, seed: int, preset: str = "default",
     """The synthetic data set at ``path`` (one of ``SYNTHETIC_PRESETS``; ``part`` as in ``synthesize``),
     generated there first unless a kept work dir already holds it."""
     import json
-    from dataclasses import asdict
 
-    from nasrec_lab.data import SYNTHETIC_PRESETS, CTRDataset, synthesize
+    from nasrec_lab.data import SYNTHETIC_PRESETS, CTRDataset, synthesize, synthetic_record
 
     if (path / "manifest.json").exists():
         ds = CTRDataset(path)
         # a kept work dir made for another click model or size must not stand in for this one
         kept = ds.manifest.get("synthetic") or {}
-        wanted = {"rows": rows, "seed": seed, "part": part, "spec": json.loads(json.dumps(asdict(SYNTHETIC_PRESETS[preset])))}
+        # compared as the manifest holds it: through JSON (tuples come back as lists)
+        wanted = json.loads(json.dumps(synthetic_record(SYNTHETIC_PRESETS[preset], rows=rows, seed=seed, part=part)))
         differ = [k for k, v in wanted.items() if kept.get(k) != v]
         if differ:
             raise ValueError(f"{path}: the kept data set differs from the one asked for in {differ} "

@@ -7,7 +7,7 @@ from ._loader import Batch, BatchLoader
 from ._preprocess import FORMATS, PreprocessOptions, csv_columns, preprocess
 from ._schema import PRESET_SCHEMAS, FeatureSchema
 from ._split import autoctr_assignment, random_assignment, stratified_folds
-from ._synthetic import SYNTHETIC_PRESETS, ClickModel, SyntheticSpec, synthesize, write_raw_criteo
+from ._synthetic import SYNTHETIC_PRESETS, ClickModel, SyntheticSpec, synthesize, synthetic_record, write_raw_criteo
 
 __all__ = [
     "AVAZU",
@@ -34,5 +34,6 @@ __all__ = [
     "random_assignment",
     "stratified_folds",
     "synthesize",
+    "synthetic_record",
     "write_raw_criteo",
 ]

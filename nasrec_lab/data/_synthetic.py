@@ -318,10 +318,20 @@ def synthesize(
             splits=splits,
             sources=[],
             preprocessing={"split": split, "split_seed": split_seed},
-            extra={"synthetic": {"rows": rows, "seed": seed, "part": part, "spec": asdict(spec), "bias": model.bias}},
+            extra={"synthetic": {**synthetic_record(spec, rows=rows, seed=seed, part=part), "bias": model.bias}},
         )
         atomic_write_json(tmp / MANIFEST, manifest)
     return CTRDataset(out)
+
+
+def synthetic_record(spec: SyntheticSpec, *, rows: int, seed: int, part: int = 0) -> dict:
+    """What the manifest of ``synthesize(rows=, seed=, spec=, part=)`` records as the data set's identity
+    (its ``"synthetic"`` entry, less the fitted bias): compare a kept data set against it before reusing it.
+
+    >>> synthetic_record(SYNTHETIC_PRESETS["default"], rows=1000, seed=0)["spec"]["preset"]
+    'default'
+    """
+    return {"rows": rows, "seed": seed, "part": part, "spec": asdict(spec)}
 
 
 def _check_part(part: int) -> None:
