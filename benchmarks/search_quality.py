@@ -4,7 +4,8 @@ On synthetic data, one supernet is trained; the searches (each searcher x each s
 side, one per worker process (``--workers``), candidates fine-tuned in the supernet and scored
 on validation; the best architecture each finds is trained from scratch by the final recipe (as
 in ``benchmarks.quality``: early stopping on validation, best epoch restored) and scored on test,
-beside baselines trained the same way on the same data and the oracle log loss.
+beside baselines trained the same way on the same data, each with as many seeds as the searches
+(``--baseline-seeds``), and the oracle log loss.
 
     python -m benchmarks.search_quality --rows 1250000 --seeds 5 --budget 48
     python -m benchmarks.search_quality --preset dense-width --space small --budget 200 --device cuda --workers 16
@@ -43,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _train_from_scratch(data: str, name: str, space: str, arch_json: str | None, threads: int, device: str,
-                        cache: str | None) -> dict:
+                        cache: str | None, seed: int = 0) -> dict:
     """One final-recipe training in a worker: a found architecture (``arch_json``) or a baseline (``name``).
     With ``cache`` (a JSON file in the work dir) a finished training by the same recipe is read back, not
     rerun; one by another recipe (or one that does not say) is trained again."""
@@ -64,9 +65,11 @@ def _train_from_scratch(data: str, name: str, space: str, arch_json: str | None,
     ds = CTRDataset(data)
     if arch_json is not None:
         arch = Architecture.from_json(json.loads(arch_json))
-        row = train_and_test(ds, name, lambda d: train_architecture(arch, d, space, name=name, device=device))
+        row = train_and_test(ds, name, lambda d: train_architecture(arch, d, space, name=name, device=device,
+                                                                     seed=seed))
     else:
-        row = train_and_test(ds, name, lambda d: train_baseline(name, d, device=device))
+        row = train_and_test(ds, name, lambda d: train_baseline(name, d, device=device, seed=seed))
+    row["seed"] = seed
     if cache:
         atomic_write_json(cache, row)
     return row
@@ -118,6 +121,20 @@ def _stored_best(store: Path, name: str, budget: int, space: str, schema) -> dic
             "supernet_val_logloss": best.val_logloss, "mflops": cost(arch, schema, space).mflops,
             "search_s": sum(r.wall_s for r in records.values()),  # its scoring time (the wall time is not stored)
             "arch": arch.to_json()}
+
+
+def _baseline_row(per_seed: list[dict]) -> dict:
+    """One baseline over its seeds: the median test log loss (and AUC) with a 95% bootstrap interval,
+    each seed's value beside it; the other fields are the first seed's (the recipe is the same)."""
+    from nasrec_lab.search import median_interval
+
+    loss, lo, hi = median_interval([r["test_logloss"] for r in per_seed])
+    aucs = [r["test_auc"] for r in per_seed if r["test_auc"] is not None]
+    return per_seed[0] | {"test_logloss": loss, "test_logloss_ci": [lo, hi],
+                          "test_auc": statistics.median(aucs) if aucs else None,
+                          "seeds": [r["seed"] for r in per_seed],
+                          "test_logloss_per_seed": [r["test_logloss"] for r in per_seed],
+                          "train_s": sum(r["train_s"] for r in per_seed)}
 
 
 def _scored(store: Path) -> int:
@@ -184,6 +201,7 @@ def main(argv=None) -> int:
                    help="baselines trained beside the found architectures (same data, same recipe)")
     p.add_argument("--workers", type=int, default=2,
                    help="processes: the searches run side by side, one per process, then the final trainings")
+    p.add_argument("--baseline-seeds", type=int, help="seeds each baseline is trained with (default: --seeds)")
     p.add_argument("--final-workers", type=int, help="processes for the final trainings (default: --workers)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N: supernet, scoring and final "
@@ -219,22 +237,27 @@ def main(argv=None) -> int:
                          "search_s": search_s, "scored_in_this_run": scored_here, "candidates_per_min": rate},
                         "search_quality", args.out)
             return 0
-        # every distinct best and every baseline trained once, in parallel; each is deterministic on CPU
-        jobs = {f["best_hash"]: (f["best_hash"], json.dumps(f["arch"])) for f in found}
-        jobs.update({b: (b, None) for b in args.baselines})
+        # every distinct best trained once (its search's seed is the noise it brings), every baseline with
+        # --baseline-seeds seeds: a baseline's median, not one draw of its training noise, is what the
+        # searched median has to beat. Parallel; each training is deterministic on CPU.
+        baseline_seeds = args.baseline_seeds or args.seeds
+        jobs = {f["best_hash"]: (f["best_hash"], json.dumps(f["arch"]), 0) for f in found}
+        jobs.update({f"{b}-seed{k}": (b, None, k) for b in args.baselines for k in range(baseline_seeds)})
         (work / "final").mkdir(exist_ok=True)
         t2 = time.perf_counter()
         with ProcessPoolExecutor(args.final_workers or args.workers, mp_context=ctx) as pool:
             futures = {k: pool.submit(_train_from_scratch, str(ds.path), name, args.space, arch, args.threads,
-                                      device, str(work / "final" / f"{k}.json"))
-                       for k, (name, arch) in jobs.items()}
+                                      device, str(work / "final" / f"{k}.json"), seed)
+                       for k, (name, arch, seed) in jobs.items()}
             trained = {k: f.result() for k, f in futures.items()}
         final_s = time.perf_counter() - t2
         log(f"{len(jobs)} trainings from scratch in {final_s:.0f} s")
-        for b in args.baselines:
-            log(f"baseline {b}: test log loss {trained[b]['test_logloss']:.5f}")
+        baselines = [_baseline_row([trained[f"{b}-seed{k}"] for k in range(baseline_seeds)]) for b in args.baselines]
+        for b in baselines:
+            lo, hi = b["test_logloss_ci"]
+            log(f"baseline {b['model']}: median test log loss {b['test_logloss']:.5f} [{lo:.5f}, {hi:.5f}] over "
+                f"{baseline_seeds} seeds")
         oracle = ds.oracle_logloss("test")
-    baselines = [trained[b] for b in args.baselines]
     table = [{k: v for k, v in f.items() if k != "arch"}
              | {k: trained[f["best_hash"]][k] for k in ("test_logloss", "test_auc", "train_s")} for f in found]
     add_gap_closed(baselines + table, oracle)

@@ -28,14 +28,27 @@ def test_search_quality_runs_resumes_and_reports_verdicts(tmp_path):
         assert isinstance(first[key], bool)
     lo, hi = first["median_test_logloss_ci"]["random"]
     assert lo <= first["median_test_logloss"]["random"] <= hi
+    # each baseline is trained with as many seeds as the searches ran: its row is their median
+    (lr_row,) = first["baselines"]
+    per_seed = lr_row["test_logloss_per_seed"]
+    assert lr_row["seeds"] == [0, 1] and lr_row["test_logloss"] == pytest.approx((per_seed[0] + per_seed[1]) / 2)
+    assert lr_row["test_logloss_ci"][0] <= lr_row["test_logloss"] <= lr_row["test_logloss_ci"][1]
+    from nasrec_lab.data import CTRDataset
+    from nasrec_lab.pipeline import train_baseline
+
+    for seed in (0, 1):  # each seed's value is that seed's training, done here independently
+        alone = train_baseline("logistic-regression", CTRDataset(work / "data"), seed=seed, device="cpu")
+        assert per_seed[seed] == pytest.approx(alone.result.test_logloss, abs=1e-6)
+    assert per_seed[0] != pytest.approx(per_seed[1], abs=1e-6)
     # every final training is cached in the work dir: a rerun (all phases) scores and trains nothing again
     finals = sorted(p.name for p in (work / "final").glob("*.json"))
-    assert "logistic-regression.json" in finals and len(finals) == 1 + len({r["best_hash"] for r in first["table"]})
-    cached = work / "final" / "logistic-regression.json"
+    assert {"logistic-regression-seed0.json", "logistic-regression-seed1.json"} <= set(finals)
+    assert len(finals) == 2 + len({r["best_hash"] for r in first["table"]})
+    cached = work / "final" / "logistic-regression-seed0.json"
     cached.write_text(json.dumps(json.loads(cached.read_text()) | {"test_logloss": 9.0}))  # marks a read-back
     assert search_quality.main(argv) == 0
     second = json.loads(out.read_text())
-    assert [b["test_logloss"] for b in second["baselines"]] == [9.0]
+    assert [b["test_logloss_per_seed"] for b in second["baselines"]] == [[9.0, per_seed[1]]]
     assert second["scored_in_this_run"] == 0 and second["candidates_per_min"] is None
     assert [r["test_logloss"] for r in second["table"]] == [r["test_logloss"] for r in first["table"]]
     # a cached training by another recipe (a changed final recipe) is trained again, not read back
@@ -43,7 +56,7 @@ def test_search_quality_runs_resumes_and_reports_verdicts(tmp_path):
     cached.write_text(json.dumps(stale | {"recipe": stale["recipe"] | {"field_start": "xavier", "lr": 0.5}}))
     assert search_quality.main(argv) == 0
     third = json.loads(out.read_text())
-    assert [b["test_logloss"] for b in third["baselines"]] == [b["test_logloss"] for b in first["baselines"]] != [9.0]
+    assert [b["test_logloss_per_seed"] for b in third["baselines"]] == [per_seed]
 
 
 def test_quality_trains_the_random_searchers_draws_on_the_chosen_preset(tmp_path):
