@@ -20,6 +20,7 @@ from typing import Any
 from .data import CTRDataset
 from .space import PRESETS, Architecture, PathSampler, SearchSpace, get_space
 from .training import (
+    FINAL_MAX_EPOCHS,
     FINETUNE,
     SAMPLER_WARMUP_FRACTION,
     SUPERNET,
@@ -50,7 +51,7 @@ class PipelineConfig:
     max_flops: int | None = None
     baselines: tuple[str, ...] = DEFAULT_BASELINES
     final_epochs: float | None = None
-    max_epochs: int = 10
+    max_epochs: int = FINAL_MAX_EPOCHS
     patience: int = 1
     #: how many of the search's best distinct candidates are trained from scratch; the one with the
     #: lowest validation log loss is the searched model (NASREC.md: "the best subnets are then trained")

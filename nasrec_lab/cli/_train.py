@@ -148,7 +148,8 @@ def _final_options(p: argparse.ArgumentParser) -> None:
     """Options of final training (train-subnet and train-baseline share them, and their JSON keys)."""
     p.add_argument("--epochs", type=float, help="the paper's protocol: this many epochs on train+val "
                                                 "(default: early stopping on val, best epoch restored)")
-    p.add_argument("--max-epochs", type=int, help="early stopping: at most this many epochs (default 10)")
+    p.add_argument("--max-epochs", type=int, help="early stopping: at most this many epochs, the cosine "
+                                                  "schedule's span (default: the recipe's, 2)")
     p.add_argument("--patience", type=int, help="early stopping: epochs without improvement before stopping "
                                                 "(default 1)")
     p.add_argument("--steps", type=int, help="cap the training at this many steps (quick looks, tests)")

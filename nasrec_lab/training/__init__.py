@@ -6,6 +6,7 @@ from ._metrics import Metrics, binary_auc, evaluate, metrics_from_logits
 from ._optim import SlicedAdagrad, clip_grad_norm, cosine_with_warmup, make_optimizer
 from ._recipes import (
     FINAL,
+    FINAL_MAX_EPOCHS,
     FINETUNE,
     GROUND_TRUTH,
     PROTOCOLS,
@@ -30,6 +31,7 @@ from ._trainer import (
 __all__ = [
     "CHECKPOINT_FORMAT",
     "FINAL",
+    "FINAL_MAX_EPOCHS",
     "FINETUNE",
     "GROUND_TRUTH",
     "PROTOCOLS",

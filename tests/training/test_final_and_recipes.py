@@ -146,6 +146,30 @@ def test_early_stopping_restores_the_best_epoch(small_synth, monkeypatch, curve,
         assert any(not torch.equal(restored[k], v) for k, v in scripted.snapshots[-1].items())
 
 
+def test_an_early_stopped_final_model_is_kept_from_a_decayed_lr(small_synth, monkeypatch):
+    """CTR models peak by their second epoch on large data: every final recipe's cosine has run out by
+    then, so the epoch kept was not trained at the peak lr (a schedule over 10 epochs left it at 97%)."""
+    from nasrec_lab.baselines import build_baseline
+    from nasrec_lab.pipeline import PipelineConfig
+
+    lr_at_val = []
+    scripted = _ScriptedVal([0.5, 0.4, 0.3, 0.2] * 3)  # always improving: runs as long as the recipe lets it
+
+    def evaluate(self, split=None, **kw):
+        if split == "val":
+            lr_at_val.append(self.optimizer.param_groups[0]["lr"])
+        return scripted(self, split, **kw)
+
+    monkeypatch.setattr(Trainer, "evaluate", evaluate)
+    for kind in ("full", "small", "baseline"):
+        lr_at_val.clear()
+        recipe = final_recipe(kind, batch_size=2048)
+        res = train_final(build_baseline("logistic-regression", small_synth.schema, seed=0), small_synth, recipe)
+        assert res.epochs == len(lr_at_val) <= 2 and lr_at_val[0] > 0.5 * recipe.lr, kind
+        assert lr_at_val[-1] < 1e-6 * recipe.lr, kind
+    assert PipelineConfig().max_epochs == final_recipe("small").max_epochs == final_recipe("baseline").max_epochs
+
+
 def test_fixed_epochs_is_the_papers_protocol(small_synth):
     from nasrec_lab.baselines import build_baseline
 
