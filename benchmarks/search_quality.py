@@ -125,16 +125,19 @@ def _stored_best(store: Path, name: str, budget: int, space: str, schema) -> dic
 
 def _baseline_row(per_seed: list[dict]) -> dict:
     """One baseline over its seeds: the median test log loss (and AUC) with a 95% bootstrap interval,
-    each seed's value beside it; the other fields are the first seed's (the recipe is the same)."""
+    each seed's value beside it; what all seeds share (model, recipe) from the first."""
     from nasrec_lab.search import median_interval
 
     loss, lo, hi = median_interval([r["test_logloss"] for r in per_seed])
     aucs = [r["test_auc"] for r in per_seed if r["test_auc"] is not None]
-    return per_seed[0] | {"test_logloss": loss, "test_logloss_ci": [lo, hi],
-                          "test_auc": statistics.median(aucs) if aucs else None,
-                          "seeds": [r["seed"] for r in per_seed],
-                          "test_logloss_per_seed": [r["test_logloss"] for r in per_seed],
-                          "train_s": sum(r["train_s"] for r in per_seed)}
+    per_seed_only = ("seed", "val_logloss", "epochs", "best_epoch", "steps")
+    shared = {k: v for k, v in per_seed[0].items() if k not in per_seed_only}
+    return shared | {"test_logloss": loss, "test_logloss_ci": [lo, hi],
+                     "test_auc": statistics.median(aucs) if aucs else None,
+                     "seeds": [r["seed"] for r in per_seed],
+                     "test_logloss_per_seed": [r["test_logloss"] for r in per_seed],
+                     "best_epoch_per_seed": [r["best_epoch"] for r in per_seed],
+                     "train_s": sum(r["train_s"] for r in per_seed)}
 
 
 def _scored(store: Path) -> int:
