@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The search-quality study on one GPU machine (issue 12): three-field preset (PRESET=...), 1.25M rows,
 # NASRec-Small, evolution / random / TPE x 5 seeds x 200 candidates, the searches side by side in
-# worker processes that share the GPU, then every best found and the five baselines (five seeds each) trained from
-# scratch by the final recipe. Resumable: run it again with the same WORKDIR and it goes on where it
-# stopped (data, supernet, search store and finished final trainings are kept there).
+# worker processes that share the GPU, then every best found and the five baselines (five seeds
+# each) trained from scratch by the final recipe. Resumable: run it again with the same WORKDIR and it
+# goes on where it stopped (data, supernet, search store and finished final trainings are kept there).
 #
 #   STUDY_LIMIT_S=480 OUT=out bash benchmarks/gpu_study.sh          # PRESET=dense-width for the first run's preset
 #

@@ -31,6 +31,15 @@ from ..supernet import FIELD_STARTS
 
 PROTOCOLS = ("steps", "fixed-epochs", "early-stopping")
 
+#: The epochs an early-stopped final model may run, over which its cosine schedule is laid. CTR models
+#: peak in their first or second epoch (the embeddings memorise the training rows after that), so with
+#: a schedule over 10 epochs training stopped after two or three with the lr still near its peak, and the
+#: epoch kept was wherever a peak-lr step had left it: DLRM on the three-field preset (1.25M rows), seeds
+#: 0-4, test log loss 0.418 / 0.421 / 0.450 / 0.416 / 0.418 (best validation 0.4163-0.4501); over two
+#: epochs 0.418 / 0.417 / 0.414 / 0.417 / 0.415 (0.4160-0.4198). README, "Final-model schedule".
+#: Small data sets need more epochs (the quickstart's 100k rows use 4).
+FINAL_MAX_EPOCHS = 2
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -42,7 +51,8 @@ class Recipe:
     protocol: str = "steps"
     steps: int | None = None
     epochs: float | None = None
-    max_epochs: int = 10
+    #: early stopping: the most epochs run, and the span of the cosine schedule
+    max_epochs: int = FINAL_MAX_EPOCHS
     patience: int = 1
     eps: float = 1e-2
     #: Adagrad's initial accumulator for dense weights (torch's default 0; TensorFlow's 0.1; embedding
@@ -130,25 +140,15 @@ FINETUNE = Recipe("finetune", lr=0.04, batch_size=512, steps=500, eval_batches=1
 #: Full-path warm-up of the supernet sampler, as a fraction of the supernet's steps.
 SAMPLER_WARMUP_FRACTION = 0.1
 
-#: The epochs an early-stopped final model may run, over which its cosine schedule is laid. CTR models
-#: peak in their first or second epoch (the embeddings memorise the training rows after that), so with
-#: a schedule over 10 epochs training stopped after two or three with the lr still near its peak, and the
-#: epoch kept was wherever a peak-lr step had left it: DLRM on the three-field preset (1.25M rows), seeds
-#: 0-4, test log loss 0.418 / 0.421 / 0.450 / 0.416 / 0.418 (best validation 0.4163-0.4501); over two
-#: epochs 0.418 / 0.417 / 0.414 / 0.417 / 0.415 (0.4160-0.4198). README, "Final-model schedule".
-#: Small data sets need more epochs (the quickstart's 100k rows use 4).
-FINAL_MAX_EPOCHS = 2
-
 #: Final models, trained from scratch (LayerNorm off as the release's final models). Their field
 #: projections start as the release's (xavier); ``field_start="identity"`` is measured in README
 #: ("Field projections"): it helps where pairwise interactions of particular fields dominate and
 #: not elsewhere, so it is an option, not the default.
 FINAL: dict[str, Recipe] = {
-    "full": Recipe("final-full", lr=0.16, batch_size=256, protocol="early-stopping", max_epochs=FINAL_MAX_EPOCHS),
-    "small": Recipe("final-small", lr=0.1, batch_size=256, protocol="early-stopping", max_epochs=FINAL_MAX_EPOCHS),
+    "full": Recipe("final-full", lr=0.16, batch_size=256, protocol="early-stopping"),
+    "small": Recipe("final-small", lr=0.1, batch_size=256, protocol="early-stopping"),
     # Hand-designed baselines get the recipe of the release's NASRec-Small final models (lr 0.1).
-    "baseline": Recipe("final-baseline", lr=0.1, batch_size=256, protocol="early-stopping",
-                       max_epochs=FINAL_MAX_EPOCHS),
+    "baseline": Recipe("final-baseline", lr=0.1, batch_size=256, protocol="early-stopping"),
 }
 
 #: Standalone training of reference architectures, the ground truth of rank-correlation studies.
