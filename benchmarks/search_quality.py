@@ -2,8 +2,9 @@
 
 On synthetic data, one supernet is trained; the searches (each searcher x each seed) run side by
 side, one per worker process (``--workers``), candidates fine-tuned in the supernet and scored
-on validation; the best architecture each finds is trained from scratch by the final recipe (as
-in ``benchmarks.quality``: early stopping on validation, best epoch restored) and scored on test,
+on validation; the best architecture each finds (with ``--finalists K`` its K best, and of those the
+one whose final training ends with the lowest validation log loss) is trained from scratch by the
+final recipe (as in ``benchmarks.quality``: early stopping on validation, best epoch restored) and scored on test,
 beside baselines trained the same way on the same data, each with as many seeds as the searches
 (``--baseline-seeds``), and the oracle log loss.
 
@@ -93,11 +94,10 @@ def _search(store: str, spec, space: str, searcher_name: str, seed: int, budget:
             "search_s": time.perf_counter() - t0, "arch": res.best_arch.to_json()}
 
 
-def _stored_best(store: Path, name: str, budget: int, space: str, schema) -> dict:
-    """The best of a finished search as its store holds it (the search's own objective, first of equals):
-    the final phase needs neither the supernet nor the scorer."""
-    import math
-
+def _stored_top(store: Path, name: str, budget: int, space: str, schema, k: int = 1) -> dict:
+    """The best of a finished search as its store holds it (the search's own objective, first of equals)
+    and its ``finalists``: the ``k`` best distinct architectures in that order, the best first. The final
+    phase needs neither the supernet nor the scorer."""
     from nasrec_lab.search import Objective, SearchStore
     from nasrec_lab.space import Architecture
     from nasrec_lab.supernet import cost
@@ -109,18 +109,33 @@ def _stored_best(store: Path, name: str, budget: int, space: str, schema) -> dic
         raise ValueError(f"{store}: search {name!r} has {len(records)} of {budget} candidates; finish it first "
                          "(--phase search, the same --workdir)")
     objective = Objective(**row["config"]["objective"])
-    best, best_fit = None, math.inf
-    for seq in sorted(records):
-        r = records[seq]
-        fit = objective.value(r.score())
-        if fit < best_fit:
-            best, best_fit = r, fit
-    arch = Architecture.from_json(json.loads(best.arch_json))
+    ranked = sorted(records.values(), key=lambda r: (objective.value(r.score()), r.seq))  # stable: first of equals
+    finalists: dict[str, dict] = {}
+    for r in ranked:
+        if len(finalists) == k:
+            break
+        if r.arch_hash not in finalists:
+            arch = Architecture.from_json(json.loads(r.arch_json))
+            finalists[r.arch_hash] = {"hash": r.arch_hash, "supernet_val_logloss": r.val_logloss,
+                                      "mflops": cost(arch, schema, space).mflops, "arch": arch.to_json()}
+    best = next(iter(finalists.values()))
     searcher, seed = name.rsplit("-", 1)
-    return {"searcher": searcher, "seed": int(seed), "best_hash": best.arch_hash,
-            "supernet_val_logloss": best.val_logloss, "mflops": cost(arch, schema, space).mflops,
+    return {"searcher": searcher, "seed": int(seed), "best_hash": best["hash"],
+            "supernet_val_logloss": best["supernet_val_logloss"], "mflops": best["mflops"],
             "search_s": sum(r.wall_s for r in records.values()),  # its scoring time (the wall time is not stored)
-            "arch": arch.to_json()}
+            "arch": best["arch"], "finalists": list(finalists.values())}
+
+
+def _chosen_finalist(finalists: list[dict], trained: dict[str, dict]) -> dict:
+    """A search's result: of its finalists trained by the final recipe, the one with the lowest *validation*
+    log loss (the test split decides nothing); the search's order breaks ties."""
+    return min(finalists, key=lambda f: trained[f["hash"]]["val_logloss"])
+
+
+def _without_archs(found: dict) -> dict:
+    """A search's row as the JSON reports it: hashes, not architecture JSON."""
+    return {k: v for k, v in found.items() if k != "arch"} | {
+        "finalists": [{k: v for k, v in c.items() if k != "arch"} for c in found.get("finalists", [])]}
 
 
 def _baseline_row(per_seed: list[dict]) -> dict:
@@ -200,6 +215,9 @@ def main(argv=None) -> int:
     p.add_argument("--eval-batches", type=int, default=5, help="validation batches of 8192 per candidate")
     p.add_argument("--whole-path", action="store_true", help="fine-tune every weight of each candidate's path, not "
                    "only the head (ranks better in benchmarks.rank_ablation --whole-path; no cached-trunk shortcut)")
+    p.add_argument("--finalists", type=int, default=1,
+                   help="the K best of each search (by its objective) trained from scratch; the one with the lowest "
+                        "validation log loss is the search's result (NASREC.md: 'the best subnets are then trained')")
     p.add_argument("--baselines", nargs="*", default=["logistic-regression", "dlrm", "deepfm", "dcn-v2", "autoint"],
                    help="baselines trained beside the found architectures (same data, same recipe)")
     p.add_argument("--workers", type=int, default=2,
@@ -215,6 +233,8 @@ def main(argv=None) -> int:
                         "searches in --workdir's store (no supernet needed: the two can run on different machines)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "search_quality.json"))
     args = p.parse_args(argv)
+    if args.finalists < 1:
+        p.error(f"--finalists must be at least 1, got {args.finalists}")
     torch.set_num_threads(args.threads * args.workers)
     device = str(resolve_device(args.device))
     log = lambda s: print(s, flush=True)  # noqa: E731
@@ -227,24 +247,27 @@ def main(argv=None) -> int:
         ctx = multiprocessing.get_context("spawn")
         scored_here, search_s = 0, 0.0
         if args.phase == "final":
-            found = [_stored_best(work / "store.sqlite", f"{s}-{seed}", args.budget, args.space, ds.schema)
-                     for s, seed in runs]
+            found = [_stored_top(work / "store.sqlite", f"{s}-{seed}", args.budget, args.space, ds.schema,
+                                 args.finalists) for s, seed in runs]
             log(f"{len(found)} finished searches read from {work / 'store.sqlite'}")
         else:
             found, scored_here, search_s = _run_searches(args, ds, work, runs, device, ctx, log)
+            # the bests and finalists as the final phase reads them (one rule), with the searches' wall times
+            found = [_stored_top(work / "store.sqlite", f"{f['searcher']}-{f['seed']}", args.budget, args.space,
+                                 ds.schema, args.finalists) | {"search_s": f["search_s"]} for f in found]
         rate = scored_here / (search_s / 60) if scored_here else None  # candidates per minute
         if args.phase == "search":
             save_result({"title": f"search phase: {len(runs)} searches x budget {args.budget} ({args.preset} preset, "
                                   f"{args.rows:,} rows); final trainings: --phase final",
-                         "table": [{k: v for k, v in f.items() if k != "arch"} for f in found], "device": device,
+                         "table": [_without_archs(f) for f in found], "device": device,
                          "search_s": search_s, "scored_in_this_run": scored_here, "candidates_per_min": rate},
                         "search_quality", args.out)
             return 0
-        # every distinct best trained once (its search's seed is the noise it brings), every baseline with
+        # every distinct finalist trained once (its search's seed is the noise it brings), every baseline with
         # --baseline-seeds seeds: a baseline's median, not one draw of its training noise, is what the
         # searched median has to beat. Parallel; each training is deterministic on CPU.
         baseline_seeds = args.baseline_seeds or args.seeds
-        jobs = {f["best_hash"]: (f["best_hash"], json.dumps(f["arch"]), 0) for f in found}
+        jobs = {c["hash"]: (c["hash"], json.dumps(c["arch"]), 0) for f in found for c in f["finalists"]}
         jobs.update({f"{b}-seed{k}": (b, None, k) for b in args.baselines for k in range(baseline_seeds)})
         (work / "final").mkdir(exist_ok=True)
         t2 = time.perf_counter()
@@ -261,11 +284,20 @@ def main(argv=None) -> int:
             log(f"baseline {b['model']}: median test log loss {b['test_logloss']:.5f} [{lo:.5f}, {hi:.5f}] over "
                 f"{baseline_seeds} seeds")
         oracle = ds.oracle_logloss("test")
-    table = [{k: v for k, v in f.items() if k != "arch"}
-             | {k: trained[f["best_hash"]][k] for k in ("test_logloss", "test_auc", "train_s")} for f in found]
+    table = []
+    for f in found:
+        chosen = _chosen_finalist(f["finalists"], trained)
+        row = _without_archs(f) | {k: trained[chosen["hash"]][k] for k in ("test_logloss", "test_auc", "val_logloss")}
+        row |= {"chosen_hash": chosen["hash"], "top1_test_logloss": trained[f["best_hash"]]["test_logloss"],
+                "train_s": sum(trained[c["hash"]]["train_s"] for c in f["finalists"])}
+        for c in row["finalists"]:
+            c |= {k: trained[c["hash"]][k] for k in ("val_logloss", "test_logloss")}
+        table.append(row)
     add_gap_closed(baselines + table, oracle)
     med_ci = {s: median_interval([r["test_logloss"] for r in table if r["searcher"] == s]) for s in args.searchers}
     med = {s: m[0] for s, m in med_ci.items()}
+    med_top1 = {s: statistics.median(r["top1_test_logloss"] for r in table if r["searcher"] == s)
+                for s in args.searchers}
     med_sn = {s: statistics.median(r["supernet_val_logloss"] for r in table if r["searcher"] == s)
               for s in args.searchers}
     best_baseline = min(baselines, key=lambda b: b["test_logloss"])
@@ -279,9 +311,11 @@ def main(argv=None) -> int:
                     f"({args.preset} preset), "
                     f"NASRec-{args.space.title()}, fine-tune {args.finetune_steps} steps"
                     f"{' of the whole path' if args.whole_path else ''} + {args.eval_batches} "
-                    f"validation batches per candidate; best found trained from scratch by the final recipe, test split",
+                    f"validation batches per candidate; the {args.finalists} best found trained from scratch by the final "
+                    f"recipe, the lowest validation log loss of them scored on test",
            "table": table, "baselines": baselines, "oracle_test_logloss": oracle,
            "median_test_logloss": med, "median_test_logloss_ci": {s: m[1:] for s, m in med_ci.items()},
+           "median_top1_test_logloss": med_top1, "finalists": args.finalists,
            "median_supernet_val_logloss": med_sn, "device": device, "search_s": search_s, "final_s": final_s,
            "scored_in_this_run": scored_here, "candidates_per_min": rate, **verdicts}
     save_result(res, "search_quality", args.out)
