@@ -11,7 +11,7 @@
 # on any machine, the store put at $WORKDIR/store.sqlite and PHASE=final: the data are generated
 # again (the generator is deterministic for its seed), the bests read from the store and trained;
 # no supernet needed. FINAL_WORKERS sets how many final trainings run at once (default WORKERS);
-# FINALISTS=K trains each search's K best and takes the one with the lowest validation log loss (K times
+# FINAL_CANDIDATES=K trains each search's K best and takes the one with the lowest validation log loss (K times
 # the searched models' final trainings; the best by supernet score is reported beside it).
 #
 # Without a GPU the same study runs on the CPU, over as many sittings as it takes (each candidate is
@@ -30,7 +30,7 @@ export PYTHONUNBUFFERED=1
 rc=0
 timeout "${STUDY_LIMIT_S:-3600}" "$PY" -m benchmarks.search_quality --preset "${PRESET:-three-field}" --rows "${ROWS:-1250000}" \
     --space small --supernet-steps "${SUPERNET_STEPS:-3000}" --seeds "${SEEDS:-5}" --budget "${BUDGET:-200}" --finetune-steps 100 \
-    --eval-batches 15 --finalists "${FINALISTS:-1}" --workers "${WORKERS:-16}" --final-workers "${FINAL_WORKERS:-${WORKERS:-16}}" --device "${DEVICE:-cuda}" \
+    --eval-batches 15 --final-candidates "${FINAL_CANDIDATES:-1}" --workers "${WORKERS:-16}" --final-workers "${FINAL_WORKERS:-${WORKERS:-16}}" --device "${DEVICE:-cuda}" \
     --phase "${PHASE:-all}" --workdir "$WORKDIR" \
     --out "$OUT/search_quality.json" 2>&1 | tee -a "$OUT/study.log" || rc=$?
 # a consistent single-file copy of the store (WAL folded in), and the finished final trainings

@@ -2,7 +2,7 @@
 
 On synthetic data, one supernet is trained; the searches (each searcher x each seed) run side by
 side, one per worker process (``--workers``), candidates fine-tuned in the supernet and scored
-on validation; the best architecture each finds (with ``--finalists K`` its K best, and of those the
+on validation; the best architecture each finds (with ``--final-candidates K`` its K best, and of those the
 one whose final training ends with the lowest validation log loss) is trained from scratch by the
 final recipe (as in ``benchmarks.quality``: early stopping on validation, best epoch restored) and scored on test,
 beside baselines trained the same way on the same data, each with as many seeds as the searches
@@ -96,7 +96,7 @@ def _search(store: str, spec, space: str, searcher_name: str, seed: int, budget:
 
 def _stored_top(store: Path, name: str, budget: int, space: str, schema, k: int = 1) -> dict:
     """The best of a finished search as its store holds it (the search's own objective, first of equals)
-    and its ``finalists``: the ``k`` best distinct architectures in that order, the best first. The final
+    and its ``final_candidates``: the ``k`` best distinct architectures in that order, the best first. The final
     phase needs neither the supernet nor the scorer."""
     from nasrec_lab.search import Objective, SearchStore
     from nasrec_lab.space import Architecture
@@ -110,32 +110,26 @@ def _stored_top(store: Path, name: str, budget: int, space: str, schema, k: int 
                          "(--phase search, the same --workdir)")
     objective = Objective(**row["config"]["objective"])
     ranked = sorted(records.values(), key=lambda r: (objective.value(r.score()), r.seq))  # stable: first of equals
-    finalists: dict[str, dict] = {}
+    final_candidates: dict[str, dict] = {}
     for r in ranked:
-        if len(finalists) == k:
+        if len(final_candidates) == k:
             break
-        if r.arch_hash not in finalists:
+        if r.arch_hash not in final_candidates:
             arch = Architecture.from_json(json.loads(r.arch_json))
-            finalists[r.arch_hash] = {"hash": r.arch_hash, "supernet_val_logloss": r.val_logloss,
+            final_candidates[r.arch_hash] = {"hash": r.arch_hash, "supernet_val_logloss": r.val_logloss,
                                       "mflops": cost(arch, schema, space).mflops, "arch": arch.to_json()}
-    best = next(iter(finalists.values()))
+    best = next(iter(final_candidates.values()))
     searcher, seed = name.rsplit("-", 1)
     return {"searcher": searcher, "seed": int(seed), "best_hash": best["hash"],
             "supernet_val_logloss": best["supernet_val_logloss"], "mflops": best["mflops"],
             "search_s": sum(r.wall_s for r in records.values()),  # its scoring time (the wall time is not stored)
-            "arch": best["arch"], "finalists": list(finalists.values())}
-
-
-def _chosen_finalist(finalists: list[dict], trained: dict[str, dict]) -> dict:
-    """A search's result: of its finalists trained by the final recipe, the one with the lowest *validation*
-    log loss (the test split decides nothing); the search's order breaks ties."""
-    return min(finalists, key=lambda f: trained[f["hash"]]["val_logloss"])
+            "arch": best["arch"], "final_candidates": list(final_candidates.values())}
 
 
 def _without_archs(found: dict) -> dict:
     """A search's row as the JSON reports it: hashes, not architecture JSON."""
     return {k: v for k, v in found.items() if k != "arch"} | {
-        "finalists": [{k: v for k, v in c.items() if k != "arch"} for c in found.get("finalists", [])]}
+        "final_candidates": [{k: v for k, v in c.items() if k != "arch"} for c in found.get("final_candidates", [])]}
 
 
 def _baseline_row(per_seed: list[dict]) -> dict:
@@ -197,6 +191,7 @@ def _run_searches(args, ds, work: Path, runs, device: str, ctx, log) -> tuple[li
 
 def main(argv=None) -> int:
     from nasrec_lab.data import SYNTHETIC_PRESETS
+    from nasrec_lab.pipeline import chosen_on_validation
     from nasrec_lab.search import SEARCHERS, median_interval
     from nasrec_lab.training import resolve_device
 
@@ -215,7 +210,7 @@ def main(argv=None) -> int:
     p.add_argument("--eval-batches", type=int, default=5, help="validation batches of 8192 per candidate")
     p.add_argument("--whole-path", action="store_true", help="fine-tune every weight of each candidate's path, not "
                    "only the head (ranks better in benchmarks.rank_ablation --whole-path; no cached-trunk shortcut)")
-    p.add_argument("--finalists", type=int, default=1,
+    p.add_argument("--final-candidates", type=int, default=1,
                    help="the K best of each search (by its objective) trained from scratch; the one with the lowest "
                         "validation log loss is the search's result (NASREC.md: 'the best subnets are then trained')")
     p.add_argument("--baselines", nargs="*", default=["logistic-regression", "dlrm", "deepfm", "dcn-v2", "autoint"],
@@ -233,8 +228,8 @@ def main(argv=None) -> int:
                         "searches in --workdir's store (no supernet needed: the two can run on different machines)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "search_quality.json"))
     args = p.parse_args(argv)
-    if args.finalists < 1:
-        p.error(f"--finalists must be at least 1, got {args.finalists}")
+    if args.final_candidates < 1:
+        p.error(f"--final-candidates must be at least 1, got {args.final_candidates}")
     torch.set_num_threads(args.threads * args.workers)
     device = str(resolve_device(args.device))
     log = lambda s: print(s, flush=True)  # noqa: E731
@@ -248,13 +243,13 @@ def main(argv=None) -> int:
         scored_here, search_s = 0, 0.0
         if args.phase == "final":
             found = [_stored_top(work / "store.sqlite", f"{s}-{seed}", args.budget, args.space, ds.schema,
-                                 args.finalists) for s, seed in runs]
+                                 args.final_candidates) for s, seed in runs]
             log(f"{len(found)} finished searches read from {work / 'store.sqlite'}")
         else:
             found, scored_here, search_s = _run_searches(args, ds, work, runs, device, ctx, log)
-            # the bests and finalists as the final phase reads them (one rule), with the searches' wall times
+            # the bests and final candidates as the final phase reads them (one rule), with the searches' wall times
             found = [_stored_top(work / "store.sqlite", f"{f['searcher']}-{f['seed']}", args.budget, args.space,
-                                 ds.schema, args.finalists) | {"search_s": f["search_s"]} for f in found]
+                                 ds.schema, args.final_candidates) | {"search_s": f["search_s"]} for f in found]
         rate = scored_here / (search_s / 60) if scored_here else None  # candidates per minute
         if args.phase == "search":
             save_result({"title": f"search phase: {len(runs)} searches x budget {args.budget} ({args.preset} preset, "
@@ -263,11 +258,11 @@ def main(argv=None) -> int:
                          "search_s": search_s, "scored_in_this_run": scored_here, "candidates_per_min": rate},
                         "search_quality", args.out)
             return 0
-        # every distinct finalist trained once (its search's seed is the noise it brings), every baseline with
+        # every distinct final candidate trained once (its search's seed is the noise it brings), every baseline with
         # --baseline-seeds seeds: a baseline's median, not one draw of its training noise, is what the
         # searched median has to beat. Parallel; each training is deterministic on CPU.
         baseline_seeds = args.baseline_seeds or args.seeds
-        jobs = {c["hash"]: (c["hash"], json.dumps(c["arch"]), 0) for f in found for c in f["finalists"]}
+        jobs = {c["hash"]: (c["hash"], json.dumps(c["arch"]), 0) for f in found for c in f["final_candidates"]}
         jobs.update({f"{b}-seed{k}": (b, None, k) for b in args.baselines for k in range(baseline_seeds)})
         (work / "final").mkdir(exist_ok=True)
         t2 = time.perf_counter()
@@ -286,11 +281,11 @@ def main(argv=None) -> int:
         oracle = ds.oracle_logloss("test")
     table = []
     for f in found:
-        chosen = _chosen_finalist(f["finalists"], trained)
+        chosen = chosen_on_validation(f["final_candidates"], lambda c: trained[c["hash"]]["val_logloss"])
         row = _without_archs(f) | {k: trained[chosen["hash"]][k] for k in ("test_logloss", "test_auc", "val_logloss")}
         row |= {"chosen_hash": chosen["hash"], "top1_test_logloss": trained[f["best_hash"]]["test_logloss"],
-                "train_s": sum(trained[c["hash"]]["train_s"] for c in f["finalists"])}
-        for c in row["finalists"]:
+                "train_s": sum(trained[c["hash"]]["train_s"] for c in f["final_candidates"])}
+        for c in row["final_candidates"]:
             c |= {k: trained[c["hash"]][k] for k in ("val_logloss", "test_logloss")}
         table.append(row)
     add_gap_closed(baselines + table, oracle)
@@ -311,11 +306,11 @@ def main(argv=None) -> int:
                     f"({args.preset} preset), "
                     f"NASRec-{args.space.title()}, fine-tune {args.finetune_steps} steps"
                     f"{' of the whole path' if args.whole_path else ''} + {args.eval_batches} "
-                    f"validation batches per candidate; the {args.finalists} best found trained from scratch by the final "
+                    f"validation batches per candidate; the {args.final_candidates} best found trained from scratch by the final "
                     f"recipe, the lowest validation log loss of them scored on test",
            "table": table, "baselines": baselines, "oracle_test_logloss": oracle,
            "median_test_logloss": med, "median_test_logloss_ci": {s: m[1:] for s, m in med_ci.items()},
-           "median_top1_test_logloss": med_top1, "finalists": args.finalists,
+           "median_top1_test_logloss": med_top1, "final_candidates": args.final_candidates,
            "median_supernet_val_logloss": med_sn, "device": device, "search_s": search_s, "final_s": final_s,
            "scored_in_this_run": scored_here, "candidates_per_min": rate, **verdicts}
     save_result(res, "search_quality", args.out)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .data import CTRDataset
 from .space import PRESETS, Architecture, PathSampler, SearchSpace, get_space
@@ -280,6 +280,22 @@ class PipelineResult:
         return out
 
 
+T = TypeVar("T")
+
+
+def chosen_on_validation(candidates: Sequence[T], val_logloss: Callable[[T], float]) -> T:
+    """Of a search's candidates trained from scratch (in its order, best first), the one whose final
+    training ends with the lowest validation log loss; the search's order breaks ties, and test data
+    never takes part. One candidate is chosen whatever its validation (fixed epochs have none).
+
+    >>> chosen_on_validation(["a", "b", "c"], {"a": 0.45, "b": 0.44, "c": 0.44}.get)
+    'b'
+    """
+    if len(candidates) == 1:
+        return candidates[0]
+    return candidates[min(range(len(candidates)), key=lambda i: (val_logloss(candidates[i]), i))]
+
+
 def compare(data: CTRDataset, arch: Architecture | Sequence[Architecture] | None, config: PipelineConfig,
             log: Callable[[str], None] | None = None) -> list[FinalEntry]:
     """The searched model and ``config.baselines``, each trained by its final recipe on the same split.
@@ -301,8 +317,7 @@ def compare(data: CTRDataset, arch: Architecture | Sequence[Architecture] | None
                 f"test log loss {entry.result.test_logloss:.5f}")
     entries = []
     if trained:
-        # one candidate needs no validation (fixed epochs have none); among several the search's order breaks ties
-        chosen = trained[0] if len(trained) == 1 else min(trained, key=lambda e: (e.val_logloss, e.search_rank))
+        chosen = chosen_on_validation(trained, lambda e: e.val_logloss)
         for e in trained:
             e.model, e.kind = ("searched", "nasrec") if e is chosen else (f"candidate-{e.search_rank}", "candidate")
         entries = [chosen] + [e for e in trained if e is not chosen]

@@ -60,7 +60,7 @@ def test_search_quality_runs_resumes_and_reports_verdicts(tmp_path):
     assert [b["test_logloss_per_seed"] for b in third["baselines"]] == [per_seed]
 
 
-def test_search_quality_finalists_are_the_searchs_best_and_the_lowest_validation_one_is_its_result(tmp_path):
+def test_search_quality_final_candidates_are_the_searchs_best_and_the_lowest_validation_one_is_its_result(tmp_path):
     from nasrec_lab.data import CTRDataset
     from nasrec_lab.pipeline import train_architecture
     from nasrec_lab.search import SearchStore
@@ -70,23 +70,23 @@ def test_search_quality_finalists_are_the_searchs_best_and_the_lowest_validation
     argv = ["--rows", "6000", "--preset", "dense-width", "--space", "small", "--supernet-steps", "8", "--seeds", "1",
             "--budget", "4", "--finetune-steps", "2", "--eval-batches", "1", "--searchers", "random",
             "--baselines", "logistic-regression", "--workers", "1", "--device", "cpu", "--workdir", str(work),
-            "--finalists", "3", "--out", str(out)]
+            "--final-candidates", "3", "--out", str(out)]
     assert search_quality.main(argv) == 0
     res = json.loads(out.read_text())
     (row,) = res["table"]
-    assert res["finalists"] == 3 and len(row["finalists"]) == 3
-    # the finalists are the store's three lowest supernet scores, in that order, the first the search's best
+    assert res["final_candidates"] == 3 and len(row["final_candidates"]) == 3
+    # the final candidates are the store's three lowest supernet scores, in that order, the first the search's best
     with SearchStore(work / "store.sqlite") as st:
         records = sorted(st.candidates(st.searches()[0]["id"]).values(), key=lambda r: r.val_logloss)
-    assert [c["hash"] for c in row["finalists"]] == [r.arch_hash for r in records[:3]]
+    assert [c["hash"] for c in row["final_candidates"]] == [r.arch_hash for r in records[:3]]
     assert row["best_hash"] == records[0].arch_hash
-    # each finalist's numbers are its own final training, rerun here independently
+    # each final candidate's numbers are its own final training, rerun here independently
     ds = CTRDataset(work / "data")
     alone = {}
     for r in records[:3]:
         arch = Architecture.from_json(json.loads(r.arch_json))
         alone[r.arch_hash] = train_architecture(arch, ds, "small", name=r.arch_hash, device="cpu", seed=0)
-    for c in row["finalists"]:
+    for c in row["final_candidates"]:
         assert c["val_logloss"] == pytest.approx(alone[c["hash"]].val_logloss, abs=1e-6)
         assert c["test_logloss"] == pytest.approx(alone[c["hash"]].result.test_logloss, abs=1e-6)
     # the result is the lowest validation log loss of the three, whatever test says
@@ -97,7 +97,7 @@ def test_search_quality_finalists_are_the_searchs_best_and_the_lowest_validation
     assert res["median_test_logloss"]["random"] == row["test_logloss"]
     assert res["median_top1_test_logloss"]["random"] == row["top1_test_logloss"]
     # validation, not test, decides: cached finals rewritten so that the two disagree
-    last, worst_test = row["finalists"][2]["hash"], row["finalists"][0]["hash"]
+    last, worst_test = row["final_candidates"][2]["hash"], row["final_candidates"][0]["hash"]
     for h, (val, test) in {last: (0.1, 0.9), worst_test: (0.2, 0.05)}.items():
         cached = work / "final" / f"{h}.json"
         cached.write_text(json.dumps(json.loads(cached.read_text()) | {"val_logloss": val, "test_logloss": test}))
@@ -105,7 +105,7 @@ def test_search_quality_finalists_are_the_searchs_best_and_the_lowest_validation
     row = json.loads(out.read_text())["table"][0]
     assert row["chosen_hash"] == last and row["test_logloss"] == 0.9 and row["top1_test_logloss"] == 0.05
     with pytest.raises(SystemExit):
-        search_quality.main([*argv, "--finalists", "0"])
+        search_quality.main([*argv, "--final-candidates", "0"])
 
 
 def test_quality_trains_the_random_searchers_draws_on_the_chosen_preset(tmp_path):
