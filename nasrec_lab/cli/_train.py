@@ -65,7 +65,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--layernorm", action="store_true", help="keep LayerNorm (default: off, as the release)")
     s.add_argument("--field-start", choices=FIELD_STARTS,
                    help="how EFC / Dot-Product / Attention field projections start (default: the final recipe's, "
-                        "xavier as the release; README, Training)")
+                        "identity; xavier is the release's; README, Training)")
     s.add_argument("--out", help="save the trained model here (.pt)")
     _final_options(s)
     s.set_defaults(func=cmd_train_subnet)

@@ -318,6 +318,6 @@ def build(arch: Architecture, schema: FeatureSchema, space: SearchSpace | str = 
     ``layernorm=False`` (the default) reproduces the release's final models: no LayerNorm
     (Linears get biases instead), except the two inside the Attention operator.
     ``field_start`` sets how the field projections of EFC, Dot-Product and Attention start:
-    ``"xavier"`` (the release's, every recipe's default) or ``"identity"`` (see ``init_tensor``).
+    ``"xavier"`` (the release's) or ``"identity"`` (the final recipes'; see ``init_tensor``).
     """
     return Subnet(arch, schema, space, layernorm=layernorm, seed=seed, field_start=field_start)

@@ -50,28 +50,30 @@ def test_a_recipe_refuses_an_lr_that_is_not_positive_and_finite(lr):
 
 
 def test_final_models_start_their_field_projections_as_the_recipe_says(small_synth, monkeypatch, capsys):
-    """Every recipe keeps the release's xavier start; ``field_start`` changes it, and the pipeline and
-    ``train-subnet`` build what the recipe (or ``--field-start``) says."""
+    """Final models start their field projections as identities, every other recipe as the release
+    (xavier); ``field_start`` changes it, and the pipeline and ``train-subnet`` build what the recipe
+    (or ``--field-start``) says."""
     import nasrec_lab.supernet as supernet
     from nasrec_lab.baselines import dlrm_like_architecture
     from nasrec_lab.cli._train import cmd_train_subnet
     from nasrec_lab.pipeline import train_architecture
 
-    assert all(r.field_start == "xavier" for r in (SUPERNET, FINETUNE, GROUND_TRUTH, *FINAL.values()))
+    assert all(r.field_start == "xavier" for r in (SUPERNET, FINETUNE, GROUND_TRUTH))
+    assert FINAL["full"].field_start == FINAL["small"].field_start == "identity"  # baselines have no such projections
     with pytest.raises(ValueError, match="recipe 'final-small': field_start must be one of"):
         final_recipe("small", field_start="eye")
     built = []
     real = supernet.build
     monkeypatch.setattr(supernet, "build", lambda *a, **kw: built.append(kw["field_start"]) or real(*a, **kw))
     train_architecture(dlrm_like_architecture(), small_synth, "full", steps=2)
-    train_architecture(dlrm_like_architecture(), small_synth, "full", steps=2, field_start="identity")
-    assert built == ["xavier", "identity"]
+    train_architecture(dlrm_like_architecture(), small_synth, "full", steps=2, field_start="xavier")
+    assert built == ["identity", "xavier"]
     ran = []
     monkeypatch.setattr("nasrec_lab.cli._train._run_final", lambda args, model, ds, kind, extra: ran.append(extra))
-    for flag in (None, "identity"):
+    for flag in (None, "xavier"):
         cmd_train_subnet(argparse.Namespace(arch="criteo_small", space=None, data=str(small_synth.path),
                                             layernorm=False, seed=0, threads=None, field_start=flag))
-    assert built[-2:] == ["xavier", "identity"] and [e["field_start"] for e in ran] == ["xavier", "identity"]
+    assert built[-2:] == ["identity", "xavier"] and [e["field_start"] for e in ran] == ["identity", "xavier"]
     assert "--field-start {xavier,identity}" in _cli("train-subnet", "--help").stdout
 
 
