@@ -117,7 +117,7 @@ def _stored_top(store: Path, name: str, budget: int, space: str, schema, k: int 
         if r.arch_hash not in final_candidates:
             arch = Architecture.from_json(json.loads(r.arch_json))
             final_candidates[r.arch_hash] = {"hash": r.arch_hash, "supernet_val_logloss": r.val_logloss,
-                                      "mflops": cost(arch, schema, space).mflops, "arch": arch.to_json()}
+                                             "mflops": cost(arch, schema, space).mflops, "arch": arch.to_json()}
     best = next(iter(final_candidates.values()))
     searcher, seed = name.rsplit("-", 1)
     return {"searcher": searcher, "seed": int(seed), "best_hash": best["hash"],
