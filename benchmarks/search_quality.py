@@ -77,9 +77,9 @@ def _train_from_scratch(data: str, name: str, space: str, arch_json: str | None,
 
 
 def _search(store: str, spec, space: str, searcher_name: str, seed: int, budget: int) -> dict:
-    """One whole search in a worker process (scoring in that process), resumed from ``store`` if begun."""
+    """One whole search in a worker process (scoring in that process), resumed from ``store`` if begun: its
+    best for the log and its wall time (the bests and final candidates are read from the store after)."""
     from nasrec_lab.search import SearchRunner, SearchStore, make_searcher
-    from nasrec_lab.supernet import cost
 
     torch.set_num_threads(spec.scoring.threads)
     t0 = time.perf_counter()
@@ -89,9 +89,7 @@ def _search(store: str, spec, space: str, searcher_name: str, seed: int, budget:
                               budget=budget, seed=seed, backend="inprocess", resume=True)
         res = runner.run()
     return {"searcher": searcher_name, "seed": seed, "best_hash": res.best_hash,
-            "supernet_val_logloss": res.best_val_logloss,
-            "mflops": cost(res.best_arch, runner.data.schema, space).mflops,
-            "search_s": time.perf_counter() - t0, "arch": res.best_arch.to_json()}
+            "supernet_val_logloss": res.best_val_logloss, "search_s": time.perf_counter() - t0}
 
 
 def _stored_top(store: Path, name: str, budget: int, space: str, schema, k: int = 1) -> dict:
@@ -129,7 +127,7 @@ def _stored_top(store: Path, name: str, budget: int, space: str, schema, k: int 
 def _without_archs(found: dict) -> dict:
     """A search's row as the JSON reports it: hashes, not architecture JSON."""
     return {k: v for k, v in found.items() if k != "arch"} | {
-        "final_candidates": [{k: v for k, v in c.items() if k != "arch"} for c in found.get("final_candidates", [])]}
+        "final_candidates": [{k: v for k, v in c.items() if k != "arch"} for c in found["final_candidates"]]}
 
 
 def _baseline_row(per_seed: list[dict]) -> dict:

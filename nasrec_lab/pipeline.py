@@ -286,13 +286,12 @@ T = TypeVar("T")
 def chosen_on_validation(candidates: Sequence[T], val_logloss: Callable[[T], float]) -> T:
     """Of a search's candidates trained from scratch (in its order, best first), the one whose final
     training ends with the lowest validation log loss; the search's order breaks ties, and test data
-    never takes part. One candidate is chosen whatever its validation (fixed epochs have none).
+    never takes part. One candidate is chosen whatever its validation (fixed epochs have none): ``min``
+    compares nothing then.
 
     >>> chosen_on_validation(["a", "b", "c"], {"a": 0.45, "b": 0.44, "c": 0.44}.get)
     'b'
     """
-    if len(candidates) == 1:
-        return candidates[0]
     return candidates[min(range(len(candidates)), key=lambda i: (val_logloss(candidates[i]), i))]
 
 
