@@ -136,18 +136,19 @@ def test_torch_is_pinned_to_the_cpu_wheel_in_setup():
 
 
 def test_bench_supernet_and_search_json_contracts():
-    proc = run_cli("bench", "supernet", "--steps", "2", "--table-rows", "500", "--inference-batch", "64",
-                   "--space", "small", "--json")
+    proc = run_cli("bench", "supernet", "--steps", "2", "--table-rows", "500", "--batch-size", "64",
+                   "--inference-batch", "64", "--space", "small", "--json")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert (result["batch_size"], result["table_rows"]) == (64, 500)
     for key in ("samples_per_s", "reference_samples_per_s", "speedup"):
         assert result[key] > 0
     proc = run_cli("bench", "search", "--finetune-steps", "2", "--eval-batches", "1", "--candidates", "1",
-                   "--space", "small", "--json")
+                   "--table-rows", "500", "--space", "small", "--json")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in ("candidates_per_min", "reference_candidates_per_min", "speedup", "process_candidates_per_min",
                 "process_speedup"):  # the last two: --workers 2 by default
         assert result[key] > 0
-    assert result["workers"] == 2 and result["device"] == "cpu"
+    assert result["workers"] == 2 and result["device"] == "cpu" and result["table_rows"] == 500
 
 
 def test_arch_cost_json_contract():

@@ -149,6 +149,7 @@ def bench_search(*, finetune_steps: int = FINETUNE.steps, eval_batches: int = 20
         "speedup": ours / reference,
         "finetune_steps": finetune_steps,
         "eval_batches": eval_batches,
+        "table_rows": table_rows,
         "device": str(dev),
         **extra,
     }

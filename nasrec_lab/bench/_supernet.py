@@ -93,7 +93,7 @@ schema = criteo_shape_schema({rows})
 net = SuperNet(schema, {space!r}, sparse_grad=True)
 sampler = PathSampler({space!r}, seed=0)
 archs = [sampler.sample(i) for i in range({steps})]
-train_throughput(net, archs, [random_batch(schema, 512, i) for i in range({steps})])
+train_throughput(net, archs, [random_batch(schema, {batch}, i) for i in range({steps})])
 """
 
 
@@ -113,7 +113,7 @@ def bench_supernet(space: str = "full", steps: int = 20, batch_size: int = 512, 
     table = []
     where = "2 threads" if dev.type == "cpu" else str(dev)
     result: dict[str, Any] = {"title": f"supernet benchmark (Criteo shape, batch {batch_size}, {where})",
-                              "device": str(dev)}
+                              "device": str(dev), "batch_size": batch_size, "table_rows": table_rows}
     for sp in ([space] + [s for s in ("full", "small") if s != space]):
         sampler = PathSampler(sp, seed=0)
         n_ref = reference_steps or steps
@@ -164,7 +164,7 @@ def bench_supernet(space: str = "full", steps: int = 20, batch_size: int = 512, 
         peak = torch.cuda.max_memory_allocated(dev) / 2**20
         label = f"peak GPU memory MiB, supernet training ({space})"
     else:
-        peak, _ = child_peak_rss_mb(_MEMORY_CHILD.format(rows=table_rows, space=space, steps=5,
+        peak, _ = child_peak_rss_mb(_MEMORY_CHILD.format(rows=table_rows, space=space, steps=5, batch=batch_size,
                                                          root=str(Path(__file__).resolve().parents[2])))
         label = f"peak RSS MiB, supernet training ({space})"
     result["peak_memory_mb_training"] = peak

@@ -26,6 +26,7 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     sn.add_argument("--space", choices=SPACE_CHOICES, default="full")
     sn.add_argument("--steps", type=int, default=20, help="timed training steps per model")
     sn.add_argument("--table-rows", type=int, default=100_000, help="rows of each of the 26 embedding tables")
+    sn.add_argument("--batch-size", type=int, default=512, help="rows per timed training step")
     sn.add_argument("--inference-batch", type=int, default=4096)
     sn.add_argument("--device", default="cpu", help="cpu (2 threads) or cuda")
     _outputs(sn)
@@ -37,6 +38,7 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     se.add_argument("--candidates", type=int, default=3, help="candidates timed for nasrec-lab")
     se.add_argument("--reference-candidates", type=int, default=1)
     se.add_argument("--space", choices=SPACE_CHOICES, default="full")
+    se.add_argument("--table-rows", type=int, default=100_000, help="rows of each of the 26 embedding tables")
     se.add_argument("--device", default="cpu", help="cpu (2 threads) or cuda")
     se.add_argument("--workers", type=int, default=2,
                     help="also time N single-threaded scoring processes (search --backend process); 0: not")
@@ -53,7 +55,7 @@ def cmd_bench_data(args: argparse.Namespace) -> int:
 def cmd_bench_supernet(args: argparse.Namespace) -> int:
     from ..bench import bench_supernet
 
-    return _emit(bench_supernet(space=args.space, steps=args.steps, table_rows=args.table_rows,
+    return _emit(bench_supernet(space=args.space, steps=args.steps, batch_size=args.batch_size, table_rows=args.table_rows,
                                 inference_batch=args.inference_batch, device=args.device), args)
 
 
@@ -62,7 +64,8 @@ def cmd_bench_search(args: argparse.Namespace) -> int:
 
     return _emit(bench_search(finetune_steps=args.finetune_steps, eval_batches=args.eval_batches,
                               candidates=args.candidates, reference_candidates=args.reference_candidates,
-                              space=args.space, device=args.device, workers=args.workers), args)
+                              table_rows=args.table_rows, space=args.space, device=args.device,
+                              workers=args.workers), args)
 
 
 def _emit(result: dict, args: argparse.Namespace) -> int:
