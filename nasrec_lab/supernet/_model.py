@@ -119,7 +119,7 @@ def _block_ops(space: SearchSpace) -> tuple[str, ...]:
 
 
 #: what a model config (checkpoint, subnet file) written before a key existed meant by it
-LEGACY_CONFIG: dict[str, Any] = {"always_project": False}
+LEGACY_CONFIG: dict[str, Any] = {"always_project": False, "field_start": "xavier"}
 
 
 class SuperNet(nn.Module):
@@ -130,13 +130,16 @@ class SuperNet(nn.Module):
     """
 
     def __init__(self, schema: FeatureSchema, space: SearchSpace | str = "full", *, layernorm: bool = True,
-                 seed: int = 0, sparse_grad: bool = True, always_project: bool = False) -> None:
+                 seed: int = 0, sparse_grad: bool = True, always_project: bool = False,
+                 field_start: str = "xavier") -> None:
         super().__init__()
         self.schema = schema
         self.space = get_space(space)
         self.layernorm = layernorm
         # Paths as the release's supernet computes them (see make_plan); False: as its standalone models.
         self.always_project = always_project
+        # how the field projections start (init_tensor); only the initial weights depend on it
+        self.field_start = field_start
         self.geometry = Geometry.of(schema, self.space)
         gen = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng(devices=[]):
@@ -147,13 +150,13 @@ class SuperNet(nn.Module):
             ctx = self.geometry.full_ctx(i, layernorm)
             holders = nn.ModuleDict()
             for op in _block_ops(self.space):
-                holders[_param_key(op)] = ParamHolder(OPERATORS[op].params(ctx), gen)
+                holders[_param_key(op)] = ParamHolder(OPERATORS[op].params(ctx), gen, field_start=field_start)
             self.blocks.append(holders)
         self.head = ParamHolder(OPERATORS["head"].params(self.geometry.head_ctx_full(layernorm)), gen)
 
     def config(self) -> dict[str, Any]:
         return {"schema": self.schema.to_json(), "space": self.space.to_json(), "layernorm": self.layernorm,
-                "always_project": self.always_project}
+                "always_project": self.always_project, "field_start": self.field_start}
 
     def plan(self, arch: Architecture) -> PathPlan:
         return make_plan(arch, self.geometry, self.layernorm, self.always_project)

@@ -302,7 +302,7 @@ class Trainer:
         state = read_checkpoint(path)
         mine = self.model.config()
         theirs = {**LEGACY_CONFIG, **state["model_config"]}
-        for key in ("schema", "space", "layernorm", "arch", "always_project"):
+        for key in ("schema", "space", "layernorm", "arch", "always_project", "field_start"):
             if key in mine and theirs.get(key) != mine[key]:
                 hint = (" (the form of the supernet's paths; train-supernet --standalone-paths is the standalone "
                         "form, the default the release's supernet form)") if key == "always_project" else ""
@@ -377,7 +377,8 @@ def supernet_from_checkpoint(path: str | os.PathLike, **kwargs: Any) -> SuperNet
         raise ValueError(f"{path}: holds a {state['kind']}, not a supernet")
     cfg = {**LEGACY_CONFIG, **state["model_config"]}
     net = SuperNet(FeatureSchema.from_json(cfg["schema"]), SearchSpace.from_json(cfg["space"]),
-                   layernorm=cfg["layernorm"], always_project=cfg["always_project"], **kwargs)
+                   layernorm=cfg["layernorm"], always_project=cfg["always_project"], field_start=cfg["field_start"],
+                   **kwargs)
     net.load_state_dict(state["model"])
     return net
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -85,3 +86,31 @@ def test_a_supernet_checkpoint_keeps_its_form(tmp_path, small_synth):
         assert main(["train-supernet", "--data", str(small_synth.path), "--space", "small", "--steps", "2",
                      "--batch-size", "64", "--out", str(out), "--no-progress", *flags]) == 0
         assert supernet_from_checkpoint(out / "checkpoint.pt").always_project is form
+
+
+def test_a_supernet_starts_its_field_projections_as_asked_and_its_checkpoint_keeps_it(tmp_path, small_synth):
+    from nasrec_lab.pipeline import supernet_trainer
+    from nasrec_lab.supernet._ops import FIELD_IDENTITY_NOISE
+    from nasrec_lab.training import supernet_from_checkpoint
+
+    xavier = dict(SuperNet(SCHEMA, SMALL, seed=5).named_parameters())
+    identity = dict(SuperNet(SCHEMA, SMALL, seed=5, field_start="identity").named_parameters())
+    changed = [n for n in xavier if not torch.equal(xavier[n], identity[n])]
+    # the same draws; a field projection becomes the identity plus the xavier draw scaled down (init_tensor's
+    # law), every other weight is untouched; each block's Dot-Product and EFC have one
+    assert changed and all(f"blocks.{i}." in " ".join(changed) for i in range(SMALL.num_blocks))
+    for n in changed:
+        w = identity[n] - FIELD_IDENTITY_NOISE * xavier[n]
+        k = min(w.shape)
+        rest = torch.ones_like(w, dtype=torch.bool)
+        rest[:k, :k] = False
+        assert torch.allclose(w[:k, :k], torch.eye(k), atol=1e-6) and torch.all(w[rest].abs() < 1e-6)
+    # the supernet recipe's start unless told; the checkpoint keeps it, and a resume by another start is refused
+    for start in (None, "identity"):
+        out = tmp_path / str(start)
+        trainer = supernet_trainer(small_synth, "small", 2, batch_size=64, checkpoint_dir=out, field_start=start)
+        trainer.run().save_checkpoint()
+        assert supernet_from_checkpoint(out / "checkpoint.pt").field_start == (start or "xavier")
+    other = supernet_trainer(small_synth, "small", 2, batch_size=64, field_start="xavier")
+    with pytest.raises(ValueError, match="field_start differs"):
+        other.load_checkpoint(tmp_path / "identity" / "checkpoint.pt")
