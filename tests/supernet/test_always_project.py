@@ -1,4 +1,5 @@
-"""``always_project``: paths as the release's supernet computes them (every optional projection applied)."""
+"""A supernet's form and start: ``always_project`` (paths as the release's supernet computes them, every optional
+projection applied) and ``field_start`` (how its field projections start)."""
 
 from __future__ import annotations
 
