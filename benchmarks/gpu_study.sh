@@ -19,6 +19,10 @@
 #
 #   DEVICE=cpu WORKERS=2 PHASE=search WORKDIR=data/cpu-study bash benchmarks/gpu_study.sh
 #
+# The supernet's Adagrad starts from the release's accumulator, 0 (SUPERNET_ACCUMULATOR): the recipe's 0.1 left
+# its deep weights where they started on this preset, and Dot-Product paths scored near a constant predictor
+# (README, "What the study's supernet sees").
+#
 # Results in $OUT: search_quality.json, the log, a copy of the search store and the finished finals.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +33,7 @@ mkdir -p "$OUT" "$WORKDIR"
 export PYTHONUNBUFFERED=1
 rc=0
 timeout "${STUDY_LIMIT_S:-3600}" "$PY" -m benchmarks.search_quality --preset "${PRESET:-three-field}" --rows "${ROWS:-1250000}" \
-    --space small --supernet-steps "${SUPERNET_STEPS:-3000}" --seeds "${SEEDS:-5}" --budget "${BUDGET:-200}" --finetune-steps 100 \
+    --space small --supernet-steps "${SUPERNET_STEPS:-3000}" --supernet-accumulator "${SUPERNET_ACCUMULATOR:-0}" --seeds "${SEEDS:-5}" --budget "${BUDGET:-200}" --finetune-steps 100 \
     --eval-batches 15 --final-candidates "${FINAL_CANDIDATES:-1}" --workers "${WORKERS:-16}" --final-workers "${FINAL_WORKERS:-${WORKERS:-16}}" --device "${DEVICE:-cuda}" \
     --phase "${PHASE:-all}" --workdir "$WORKDIR" \
     --out "$OUT/search_quality.json" 2>&1 | tee -a "$OUT/study.log" || rc=$?

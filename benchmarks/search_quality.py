@@ -156,6 +156,19 @@ def _scored(store: Path) -> int:
         return len(st.candidates_frame())
 
 
+def _check_supernet(ckpt: Path, args) -> None:
+    """A workdir's supernet is reused only if it was trained as this run asks (else its scores mean another thing)."""
+    import torch
+
+    cfg = torch.load(ckpt, map_location="cpu", weights_only=True).get("train_config", {})
+    asked = {"steps": args.supernet_steps, "initial_accumulator": args.supernet_accumulator}
+    for key, value in asked.items():
+        if cfg.get(key) != value:
+            raise SystemExit(f"{ckpt}: the supernet there was trained with {key} {cfg.get(key)!r}, this run asks for "
+                             f"{value!r} (--supernet-{'steps' if key == 'steps' else 'accumulator'}); use another "
+                             f"--workdir or the same setting")
+
+
 def _run_searches(args, ds, work: Path, runs, device: str, ctx, log) -> tuple[list[dict], int, float]:
     """Train (or reuse) the supernet, then every search, side by side in worker processes."""
     from nasrec_lab.pipeline import PipelineConfig, scoring_config, supernet_trainer
@@ -163,9 +176,11 @@ def _run_searches(args, ds, work: Path, runs, device: str, ctx, log) -> tuple[li
 
     ckpt = work / "run" / "checkpoint.pt"
     t0 = time.perf_counter()
-    if not ckpt.exists():
-        supernet_trainer(ds, args.space, args.supernet_steps, seed=0, device=device,
-                         checkpoint_dir=work / "run").run().save_checkpoint()
+    if ckpt.exists():
+        _check_supernet(ckpt, args)
+    else:
+        supernet_trainer(ds, args.space, args.supernet_steps, seed=0, device=device, checkpoint_dir=work / "run",
+                         initial_accumulator=args.supernet_accumulator).run().save_checkpoint()
     log(f"supernet: {args.supernet_steps} steps in {time.perf_counter() - t0:.0f} s on {device}")
     config = PipelineConfig(space=args.space, supernet_steps=args.supernet_steps, budget=args.budget,
                             finetune_steps=args.finetune_steps, eval_batches=args.eval_batches,
@@ -191,7 +206,7 @@ def main(argv=None) -> int:
     from nasrec_lab.data import SYNTHETIC_PRESETS
     from nasrec_lab.pipeline import chosen_on_validation
     from nasrec_lab.search import SEARCHERS, median_interval
-    from nasrec_lab.training import resolve_device
+    from nasrec_lab.training import SUPERNET, resolve_device
 
     from ._common import synthetic_data
     from .quality import add_gap_closed
@@ -202,6 +217,10 @@ def main(argv=None) -> int:
     p.add_argument("--searchers", nargs="+", default=["evolution", "random", "tpe"], choices=list(SEARCHERS))
     p.add_argument("--space", default="full", choices=["full", "small"])
     p.add_argument("--supernet-steps", type=int, default=3000)
+    p.add_argument("--supernet-accumulator", type=float, default=SUPERNET.initial_accumulator,
+                   help="Adagrad's starting accumulator of the supernet's dense weights (default: the supernet "
+                        "recipe's; 0: the release's, which the three-field study needs: README, 'What the study's "
+                        "supernet sees')")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--budget", type=int, default=48, help="candidates scored per search")
     p.add_argument("--finetune-steps", type=int, default=100)
@@ -253,7 +272,8 @@ def main(argv=None) -> int:
             save_result({"title": f"search phase: {len(runs)} searches x budget {args.budget} ({args.preset} preset, "
                                   f"{args.rows:,} rows); final trainings: --phase final",
                          "table": [_without_archs(f) for f in found], "device": device,
-                         "search_s": search_s, "scored_in_this_run": scored_here, "candidates_per_min": rate},
+                         "search_s": search_s, "scored_in_this_run": scored_here, "candidates_per_min": rate,
+                         "supernet_initial_accumulator": args.supernet_accumulator},
                         "search_quality", args.out)
             return 0
         # every distinct final candidate trained once (its search's seed is the noise it brings), every baseline with
@@ -310,7 +330,8 @@ def main(argv=None) -> int:
            "median_test_logloss": med, "median_test_logloss_ci": {s: m[1:] for s, m in med_ci.items()},
            "median_top1_test_logloss": med_top1, "final_candidates": args.final_candidates,
            "median_supernet_val_logloss": med_sn, "device": device, "search_s": search_s, "final_s": final_s,
-           "scored_in_this_run": scored_here, "candidates_per_min": rate, **verdicts}
+           "scored_in_this_run": scored_here, "candidates_per_min": rate,
+           "supernet_initial_accumulator": args.supernet_accumulator, **verdicts}
     save_result(res, "search_quality", args.out)
     return 0
 

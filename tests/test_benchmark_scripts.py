@@ -12,12 +12,22 @@ def test_search_quality_runs_resumes_and_reports_verdicts(tmp_path):
     argv = ["--rows", "6000", "--preset", "dense-width", "--space", "small", "--supernet-steps", "8", "--seeds", "2",
             "--budget", "3", "--finetune-steps", "2", "--eval-batches", "1", "--searchers", "random", "evolution",
             "--baselines", "logistic-regression", "--workers", "2", "--device", "cpu", "--workdir", str(work),
-            "--out", str(out)]
+            "--out", str(out), "--supernet-accumulator", "0"]
     with pytest.raises(ValueError, match="has 0 of 3 candidates; finish it first"):
         search_quality.main([*argv, "--phase", "final"])
     assert search_quality.main([*argv, "--phase", "search"]) == 0  # the searches only, then the rest
     searched = json.loads(out.read_text())
     assert searched["scored_in_this_run"] == 12 and "test_logloss" not in searched["table"][0]
+    # the supernet's Adagrad started from the accumulator asked for (the recipe's 0.1 bounds every entry below)
+    import torch
+
+    ckpt = torch.load(work / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert ckpt["train_config"]["initial_accumulator"] == 0.0 == searched["supernet_initial_accumulator"]
+    table = ckpt["model"]["stem.embedding.weight"].shape  # embedding rows start at 0 whatever the setting
+    assert min(float(st["sum"].min()) for st in ckpt["optimizer"]["state"].values() if st["sum"].shape != table) < 0.1
+    # the workdir's supernet is not reused for a run that asks for another one
+    with pytest.raises(SystemExit, match="initial_accumulator 0.0, this run asks for 0.1"):
+        search_quality.main([*argv[:-1], "0.1", "--phase", "search"])
     assert search_quality.main([*argv, "--phase", "final"]) == 0
     first = json.loads(out.read_text())
     assert first["scored_in_this_run"] == 0 and first["device"] == "cpu"

@@ -53,6 +53,10 @@ def add_train(sub: argparse._SubParsersAction) -> None:
                    help="compute paths as the release's standalone models (projections between equal sizes "
                         "skipped) instead of as its supernet (every projection applied; the default)")
     p.add_argument("--table-cap", type=int, help="cap embedding tables (the release uses 500000 in search)")
+    p.add_argument("--initial-accumulator", type=float, default=SUPERNET.initial_accumulator,
+                   help="Adagrad's starting accumulator of the dense weights (default: the supernet recipe's, "
+                        f"{SUPERNET.initial_accumulator}; the release's: 0, which trains the deep weights of a "
+                        "long run but spikes on short ones; README, Training)")
     _train_options(p, SUPERNET)
     p.set_defaults(func=cmd_train_supernet)
 
@@ -123,6 +127,7 @@ def cmd_train_supernet(args: argparse.Namespace) -> int:
                                callbacks=[FunctionCallback(on_step=write_log)], progress=not args.no_progress,
                                rank=rank, world_size=world, sparse_grad=world == 1,
                                batch_size=args.batch_size, lr=args.lr, checkpoint_every=args.checkpoint_every,
+                               initial_accumulator=args.initial_accumulator,
                                device=args.device, bf16=args.bf16)
     if args.resume:
         if not ckpt.exists():

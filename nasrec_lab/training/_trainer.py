@@ -71,6 +71,9 @@ class TrainConfig:
             raise ValueError(f"batch_size must be >= 1 and lr a finite number > 0, got {self.batch_size} and {self.lr}")
         if self.eval_batches is not None and self.eval_batches < 1:
             raise ValueError(f"eval_batches (--eval-batches) must be at least 1, got {self.eval_batches}")
+        if not (0 <= self.initial_accumulator < math.inf):  # NaN fails every comparison
+            raise ValueError(f"initial_accumulator (--initial-accumulator) must be a finite number >= 0, "
+                             f"got {self.initial_accumulator}")
 
 
 def resolve_device(name: str) -> torch.device:

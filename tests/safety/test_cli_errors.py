@@ -95,6 +95,10 @@ def test_each_case_is_one_line_with_exit_code_2(tiny, tmp_path):
         # 7: silent resumes
         "resume other lr": (resume + ["--lr", "0.2"], "train-supernet", "lr 0.12", "0.2"),
         "resume other warm-up": (resume + ["--warmup-steps", "2"], "train-supernet", "warm-up"),
+        "resume other accumulator": (resume + ["--initial-accumulator", "0"], "train-supernet",
+                                     "initial_accumulator 0.1", "asks for 0.0"),
+        "accumulator negative": (["train-supernet", "--data", d, "--steps", "2", "--out", "r", "--initial-accumulator",
+                                  "-1", "--no-progress"], "train-supernet", "--initial-accumulator", "-1"),
         "resume other path form": (resume + ["--standalone-paths"], "train-supernet", "always_project",
                                    "True vs False"),
         "resume other data": ([*resume[:2], str(tiny.other_data), *resume[3:]], "train-supernet", "other data"),
