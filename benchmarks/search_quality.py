@@ -158,15 +158,15 @@ def _scored(store: Path) -> int:
 
 def _check_supernet(ckpt: Path, args) -> None:
     """A workdir's supernet is reused only if it was trained as this run asks (else its scores mean another thing)."""
-    import torch
+    from nasrec_lab.training import read_checkpoint
 
-    cfg = torch.load(ckpt, map_location="cpu", weights_only=True).get("train_config", {})
-    asked = {"steps": args.supernet_steps, "initial_accumulator": args.supernet_accumulator}
-    for key, value in asked.items():
+    cfg = read_checkpoint(ckpt).get("train_config", {})
+    asked = {"steps": ("--supernet-steps", args.supernet_steps),
+             "initial_accumulator": ("--supernet-accumulator", args.supernet_accumulator)}
+    for key, (flag, value) in asked.items():
         if cfg.get(key) != value:
             raise SystemExit(f"{ckpt}: the supernet there was trained with {key} {cfg.get(key)!r}, this run asks for "
-                             f"{value!r} (--supernet-{'steps' if key == 'steps' else 'accumulator'}); use another "
-                             f"--workdir or the same setting")
+                             f"{value!r} ({flag}); use another --workdir or the same setting")
 
 
 def _run_searches(args, ds, work: Path, runs, device: str, ctx, log) -> tuple[list[dict], int, float]:
