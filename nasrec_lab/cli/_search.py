@@ -64,7 +64,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     from ..training import read_checkpoint, resolve_device
 
     apply_threads(args)
-    ckpt = read_checkpoint(args.supernet)
+    takes = {"--population": ("evolution", "nsga2"), "--sample-size": ("evolution",), "--children": ("evolution",),
+             "--generations": ("evolution",), "--top-k": ("evolution",)}
+    for flag, searchers in takes.items():
+        if getattr(args, flag[2:].replace("-", "_")) is not None and args.searcher not in searchers:
+            raise CLIError(f"{flag} sizes {' and '.join(searchers)}; --searcher {args.searcher} does not take it")
+    ckpt = read_checkpoint(args.supernet, mmap=True)
     space = SearchSpace.from_json(ckpt["model_config"]["space"])
     del ckpt
     objective = Objective(args.objective, args.max_flops, args.max_params, args.max_latency_ms, args.multi_objective)

@@ -26,6 +26,7 @@ import os
 import warnings
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from ..space import Architecture, Block, SearchSpace
 from ._objective import Objective
@@ -230,11 +231,22 @@ class OptunaSearcher(Searcher):
         """Add the finished trials not yet in the RDB study (rebuilt from scratch on the first call)."""
         if self.storage is None:
             return
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            self._mirror_trials()
+        except SQLAlchemyError as exc:
+            raise ValueError(f"{self.storage}: the Optuna copy of search {self.study_name!r} (for optuna-dashboard) "
+                             f"cannot be written ({exc.__class__.__name__}: {str(exc).splitlines()[0][:160]}); it is "
+                             "rebuilt from the search store at every start: move or delete it and run again") from exc
+
+    def _mirror_trials(self) -> None:
         import optuna
 
         if self._mirror is None:
             self.storage.parent.mkdir(parents=True, exist_ok=True)
-            rdb = optuna.storages.RDBStorage(f"sqlite:///{self.storage}")
+            # the path percent-quoted: SQLAlchemy reads "?" as the start of URL options and unquotes "%41"
+            rdb = optuna.storages.RDBStorage(f"sqlite:///{quote(str(self.storage))}")
             if self.study_name in {s.study_name for s in optuna.get_all_study_summaries(rdb)}:
                 optuna.delete_study(study_name=self.study_name, storage=rdb)
             self._mirror = optuna.create_study(storage=rdb, study_name=self.study_name, directions=self.directions)
@@ -270,7 +282,7 @@ class OptunaSearcher(Searcher):
                "objectives": self.objectives}
         if state["config"] != cfg:
             raise ValueError(f"{self.name} state has settings {state['config']}, this searcher {cfg}")
-        self.asked, self.budget = state["asked"], state["budget"]
+        self.asked = state["asked"]  # the budget stays this run's: a larger --budget continues the search
         self.pending, self.known = dict(state["pending"]), dict(state["known"])
         self._study = None
         study = self.study

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import kendalltau, spearmanr
+from scipy.stats import kendalltau, rankdata, spearmanr
 
 from ..data import CTRDataset
 from ..space import Architecture, get_space, sample_architecture
@@ -68,17 +68,41 @@ def rank_correlation_interval(truth: Sequence[float], predicted: Sequence[float]
         # loop that never finds a usable draw.
         return {"kendall_tau": (float("nan"), float("nan")), "spearman_rho": (float("nan"), float("nan"))}
     rng = np.random.default_rng(seed)
-    taus, rhos = [], []
-    while len(taus) < resamples:
-        idx = rng.integers(0, len(t), len(t))
+    draws: list[np.ndarray] = []
+    kept = 0
+    while kept < resamples:
+        idx = rng.integers(0, len(t), (resamples, len(t)))  # the rows of one call: as many draws one by one
         # A resample holding one architecture (or only ties) has no defined correlation: draw again.
-        if np.ptp(t[idx]) == 0 or np.ptp(p[idx]) == 0:
-            continue
-        taus.append(kendalltau(t[idx], p[idx]).statistic)
-        rhos.append(spearmanr(t[idx], p[idx]).statistic)
+        idx = idx[(np.ptp(t[idx], axis=1) > 0) & (np.ptp(p[idx], axis=1) > 0)]
+        draws.append(idx)
+        kept += len(idx)
+    idx = np.concatenate(draws)[:resamples]
+    taus, rhos = _kendall_tau_b_rows(t[idx], p[idx]), _spearman_rows(t[idx], p[idx])
     q = _interval_percentiles(level)
     return {"kendall_tau": tuple(float(x) for x in np.percentile(taus, q)),
             "spearman_rho": tuple(float(x) for x in np.percentile(rhos, q))}
+
+
+def _kendall_tau_b_rows(x: np.ndarray, y: np.ndarray, cells: int = 1 << 22) -> np.ndarray:
+    """Kendall's tau-b of each row pair (scipy's ``kendalltau`` default): sum over pairs of
+    sign(dx) * sign(dy) over the square root of (pairs untied in x) * (pairs untied in y)."""
+    n = x.shape[1]
+    out = np.empty(len(x))
+    step = max(1, cells // (n * n))  # rows per block: bounded memory for many architectures
+    for s in range(0, len(x), step):
+        sx = np.sign(x[s:s + step, :, None] - x[s:s + step, None, :])
+        sy = np.sign(y[s:s + step, :, None] - y[s:s + step, None, :])
+        # every unordered pair counted twice in each sum: the factors cancel
+        out[s:s + step] = (sx * sy).sum((1, 2)) / np.sqrt(np.abs(sx).sum((1, 2)) * np.abs(sy).sum((1, 2)))
+    return out
+
+
+def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's rho of each row pair: Pearson's r of the average ranks (ties share their mean rank)."""
+    rx, ry = rankdata(x, axis=1), rankdata(y, axis=1)
+    rx -= rx.mean(1, keepdims=True)
+    ry -= ry.mean(1, keepdims=True)
+    return (rx * ry).sum(1) / np.sqrt((rx * rx).sum(1) * (ry * ry).sum(1))
 
 
 def median_interval(values: Sequence[float], *, level: float = 0.95, resamples: int = 2000,

@@ -9,10 +9,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..data import CTRDataset
+import numpy as np
+
+from ..data import CTRDataset, FeatureSchema
 from ..data._readers import file_sha256
-from ..space import Architecture, full_path
+from ..space import Architecture, full_path, sample_architecture
 from ..supernet import cost
+from ..training import check_schema, read_checkpoint
 from ._backends import ScorerSpec, make_backend
 from ._objective import Objective, hypervolume_2d, pareto_front
 from ._searchers import Request, Searcher
@@ -57,6 +60,15 @@ class SearchResult:
                 "hypervolume": self.hypervolume, "finished": self.finished}
 
 
+def _check_supernet_file(path: str, data: CTRDataset) -> None:
+    """The supernet checkpoint a search scores with: readable, a supernet, built for this data's features."""
+    state = read_checkpoint(path, mmap=True)
+    if state.get("kind") != "supernet":
+        raise ValueError(f"{path}: holds a {state.get('kind')}, not a supernet (--supernet takes train-supernet's "
+                         "OUT/checkpoint.pt)")
+    check_schema(FeatureSchema.from_json(state["model_config"]["schema"]), data, f"the supernet {path}")
+
+
 def hypervolume_reference(data: CTRDataset, space) -> tuple[float, float]:
     """(log loss of predicting the validation base rate, FLOPs of the full path): every useful
     subnet is below both."""
@@ -82,6 +94,13 @@ class SearchRunner:
         self.objective: Objective = searcher.objective
         self.data = CTRDataset(spec.data)
         self.reference = hypervolume_reference(self.data, searcher.space)
+        # Everything a run can be refused for is checked before the search is created in the store:
+        # a search left there by a refused run would block the corrected command (its settings differ).
+        if spec.supernet:
+            _check_supernet_file(spec.supernet, self.data)
+        if self.objective.max_flops is not None or self.objective.max_params is not None:
+            searcher.constrain(lambda arch: self._over_budget(Request(arch, 0)) is None)
+            self._check_budget_feasible()
         config = {"searcher": searcher.name, "seed": self.seed, "objective": self.objective.to_json(),
                   "scoring": spec.scoring.to_json(), "supernet": spec.supernet, "data": str(spec.data),
                   "data_identity": self.data.identity(),
@@ -90,8 +109,25 @@ class SearchRunner:
                   "searcher_config": {k: v for k, v in searcher.state_dict().get("config", {}).items()}}
         self.search_id = store.create_search(name, searcher.space.to_json(), config, load_if_exists=resume)
         self.backend_name, self.workers, self.address, self.scorer = backend, workers, address, scorer
-        if self.objective.max_flops is not None or self.objective.max_params is not None:
-            searcher.constrain(lambda arch: self._over_budget(Request(arch, 0)) is None)
+
+    def _check_budget_feasible(self, draws: int = 10_000) -> None:
+        """Refuse a FLOPs/parameter budget that no subnet of the space meets (as many draws as a
+        searcher makes before it gives up; a feasible budget stops at the first subnet inside it)."""
+        rng = np.random.default_rng(self.seed)
+        least_flops = least_params = math.inf
+        for _ in range(draws):
+            arch = sample_architecture(self.searcher.space, rng, "default")
+            c = cost(arch, self.data.schema, self.searcher.space)
+            if not self._over_cost_budget(c):
+                return
+            least_flops, least_params = min(least_flops, c.flops), min(least_params, c.params)
+        o = self.objective
+        asked = [f"--max-flops {o.max_flops:,} (the least of {draws:,} random subnets needs {least_flops:,} FLOPs per example)"
+                 if o.max_flops is not None and least_flops > o.max_flops else "",
+                 f"--max-params {o.max_params:,} (the least of {draws:,} random subnets has {least_params:,} parameters)"
+                 if o.max_params is not None and least_params > o.max_params else ""]
+        raise ValueError(f"no subnet of the {self.searcher.space.name!r} space on this data fits the budget: "
+                         + "; ".join(a for a in asked if a))
 
     def _record(self, seq: int, req: Request, score: dict[str, Any]) -> CandidateRecord:
         return CandidateRecord(seq=seq, arch_hash=req.arch.hash(), arch_json=json.dumps(req.arch.to_json(), sort_keys=True, separators=(",", ":")),
@@ -111,9 +147,14 @@ class SearchRunner:
         pending: list[Request] = []
         seq0 = next_seq = 0
         if state is not None:
-            searcher.load_state_dict(state["searcher"])
-            pending = [Request.from_json(r) for r in state["pending"]]
-            seq0, next_seq = state["pending_seq"], state["next_seq"]
+            try:
+                searcher.load_state_dict(state["searcher"])
+                pending = [Request.from_json(r) for r in state["pending"]]
+                seq0, next_seq = int(state["pending_seq"]), int(state["next_seq"])
+            except (KeyError, TypeError, IndexError, AttributeError) as exc:
+                raise ValueError(f"{store.path}: the saved searcher state of search {self.name!r} is damaged "
+                                 f"({exc.__class__.__name__}: {exc}); it cannot be resumed (start a new search "
+                                 "with --name)") from None
         stored = store.candidates(self.search_id)
         self._replay(stored)
         backend = None
@@ -163,9 +204,15 @@ class SearchRunner:
         if o.max_flops is None and o.max_params is None:
             return None
         c = cost(req.arch, self.data.schema, self.searcher.space)
-        score = {"val_logloss": None, "val_auc": None, "flops": c.flops, "params": c.params, "latency_ms": None,
-                 "wall_s": 0.0}
-        return None if o.feasible(score) else score
+        if not self._over_cost_budget(c):
+            return None
+        return {"val_logloss": None, "val_auc": None, "flops": c.flops, "params": c.params, "latency_ms": None,
+                "wall_s": 0.0}
+
+    def _over_cost_budget(self, c) -> bool:
+        # FLOPs and parameters only: latency is measured when the candidate is scored, not known here
+        o = self.objective
+        return (o.max_flops is not None and c.flops > o.max_flops) or (o.max_params is not None and c.params > o.max_params)
 
     def _save(self, pending: list[Request], seq0: int, next_seq: int) -> None:
         self.store.save_state(self.search_id, {"searcher": self.searcher.state_dict(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -53,14 +54,26 @@ class ScoringConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("finetune", "inherit", "scratch"):
             raise ValueError(f"scoring mode must be finetune|inherit|scratch, got {self.mode!r}")
+        # checked here, before a search is created in a store: a run refused later would leave it behind
         if self.eval_batches is not None and self.eval_batches < 1:
             raise ValueError(f"eval_batches (--eval-batches) must be at least 1, got {self.eval_batches}")
-        for key in ("eval_batch_size", "finetune_batch", "scratch_batch", "threads"):
+        if self.scratch_steps is not None and self.scratch_steps < 1:
+            raise ValueError(f"scratch_steps must be at least 1, got {self.scratch_steps}")
+        for key in ("finetune_steps", "eval_batch_size", "finetune_batch", "scratch_batch", "threads", "latency_batch"):
             if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be at least 1, got {getattr(self, key)}")
+                raise ValueError(f"{key}{_flag(key)} must be at least 1, got {getattr(self, key)}")
+        for key in ("finetune_lr", "scratch_lr", "scratch_epochs"):
+            if not (math.isfinite(getattr(self, key)) and getattr(self, key) > 0):
+                raise ValueError(f"{key} must be a positive number, got {getattr(self, key)}")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _flag(key: str) -> str:
+    """`` (--option)``: the ``nasrec-lab search`` option that sets a ScoringConfig field, where it has one."""
+    flags = ("finetune_steps", "finetune_batch", "eval_batches", "eval_batch_size", "threads")
+    return f" (--{key.replace('_', '-')})" if key in flags else ""
 
 
 @contextlib.contextmanager

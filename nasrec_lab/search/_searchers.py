@@ -76,9 +76,11 @@ class Searcher:
             self.seen.add(arch.hash())
             return arch
         if rejected:
-            raise RuntimeError(f"no new architecture within the budget in 10,000 draws ({rejected} were over it): "
-                               "the FLOPs/parameter budget is below what this space's subnets need")
-        raise RuntimeError("the space seems exhausted: no new architecture in 10,000 draws")
+            raise ValueError(f"no new architecture within the budget in 10,000 draws ({rejected} were over it): "
+                             "the FLOPs/parameter budget (--max-flops/--max-params) leaves too few of this space's "
+                             "subnets for the search's --budget")
+        raise ValueError(f"the {self.space.name!r} space seems exhausted: no new architecture in 10,000 draws "
+                         f"(after {len(self.seen):,} distinct ones; a smaller --budget)")
 
     def _fitness(self, score: dict[str, Any]) -> float:
         return self.objective.value(score)
@@ -124,7 +126,8 @@ class RandomSearch(Searcher):
 
     def load_state_dict(self, state):
         super().load_state_dict(state)
-        self.asked, self.budget, self.batch = state["asked"], state["budget"], state["batch"]
+        # the budget stays this run's: a resume with a larger --budget continues the search
+        self.asked, self.batch = state["asked"], state["batch"]
 
 
 class RegularizedEvolution(Searcher):
@@ -181,7 +184,8 @@ class RegularizedEvolution(Searcher):
                 child = mutate(child, self.space, self.rng)
                 tries += 1
                 if tries > 1000:
-                    raise RuntimeError("could not find an unseen child within the budget in 1,000 re-mutations")
+                    raise ValueError("could not find an unseen child within the FLOPs/parameter budget "
+                                     "(--max-flops/--max-params) in 1,000 re-mutations: too few subnets fit it")
             self.seen.add(child.hash())
             out.append(Request(child, self.generation, parent["hash"]))
         return out

@@ -34,6 +34,16 @@ _LATER_SETTINGS = ("supernet_sha256", "data_identity")
 _PATH_SETTINGS = {"data": "data_identity", "supernet": "supernet_sha256"}
 
 
+def _changes(key: str, then: Any, now: Any) -> list[str]:
+    """``key: THEN then, NOW now`` for a changed setting; for a group of settings, each one changed."""
+    if isinstance(then, dict) and isinstance(now, dict):
+        return [c for k in sorted(set(then) | set(now)) if then.get(k) != now.get(k)
+                for c in _changes(f"{key}.{k}", then.get(k), now.get(k))]
+    text = [json.dumps(v, sort_keys=True) for v in (then, now)]
+    text = [t if len(t) <= 120 else t[:117] + "..." for t in text]
+    return [f"{key}: {text[0]} then, {text[1]} now"]
+
+
 def _differs(key: str, stored: dict, config: dict) -> bool:
     """Whether a resumed search's setting ``key`` is another than the stored one's."""
     if stored.get(key) == config.get(key) or (key in _LATER_SETTINGS and key not in stored):
@@ -264,7 +274,9 @@ class SearchStore:
                                  f"the data set {stored.get('data')} it started with (another content or another "
                                  "copy, generated again); its scores would mix two data sets: start a new search (--name)")
             if diff:
-                raise ValueError(f"{self.path}: search {name!r} was started with other settings: {diff}")
+                changes = "; ".join(c for k in diff for c in _changes(k, stored.get(k), config.get(k)))
+                raise ValueError(f"{self.path}: search {name!r} was started with other settings ({changes}): "
+                                 "resume it with its settings, or start a new search (--name)")
             return int(row[0])
         try:
             with self._tx() as c:
@@ -321,7 +333,17 @@ class SearchStore:
 
     def load_state(self, search_id: int) -> dict[str, Any] | None:
         row = self._conn.execute("SELECT state_json FROM searcher_state WHERE search_id = ?", (search_id,)).fetchone()
-        return None if row is None else json.loads(row[0])
+        if row is None:
+            return None
+        try:
+            state = json.loads(row[0])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{self.path}: the saved searcher state of search id {search_id} is not JSON ({exc}); "
+                             "the store is damaged") from None
+        if not isinstance(state, dict):
+            raise ValueError(f"{self.path}: the saved searcher state of search id {search_id} is a "
+                             f"{type(state).__name__}, not an object; the store is damaged")
+        return state
 
     # -- ground truth (standalone training), cached across studies ----------------------------
     def ground_truth(self, arch_hash: str, setting: str) -> dict[str, float] | None:

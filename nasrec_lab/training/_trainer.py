@@ -114,9 +114,7 @@ class Trainer:
         self.is_supernet = isinstance(model, SuperNet)
         if self.is_supernet and sampler is None:
             raise ValueError("training a SuperNet needs a PathSampler")
-        if model.schema != data.schema:
-            raise ValueError(f"the model was built for schema {model.schema.name!r} with tables "
-                             f"{model.schema.table_sizes[:3]}..., the data set has {data.schema.table_sizes[:3]}...")
+        check_schema(model.schema, data, "the model")
         self.device = resolve_device(self.config.device)
         if self.config.bf16 and self.device.type != "cuda":
             raise ValueError("bf16 autocast needs a CUDA device")
@@ -358,13 +356,24 @@ def _describe(key: str, value: Any) -> str:
     return repr(value)
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+def check_schema(schema: FeatureSchema, data: CTRDataset, model: str) -> None:
+    """Refuse data whose features are not the ones ``model`` (a description: "the model", a file) was built for:
+    its embedding lookups would index out of range, or silently read other fields' rows."""
+    if schema != data.schema:
+        raise ValueError(f"{model} was built for schema {schema.name!r} ({len(schema.dense)} dense, "
+                         f"{len(schema.sparse)} sparse features, tables {list(schema.table_sizes[:3])}...), the data "
+                         f"set {data.path} has schema {data.schema.name!r} ({len(data.schema.dense)} dense, "
+                         f"{len(data.schema.sparse)} sparse, tables {list(data.schema.table_sizes[:3])}...)")
+
+
+def read_checkpoint(path: str | os.PathLike, *, mmap: bool = False) -> dict[str, Any]:
     """Load a trainer checkpoint with ``weights_only=True`` (a file from elsewhere cannot run code)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        # mmap: tensors stay on disk until read (for a look at the settings of a large checkpoint)
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:
         raise ValueError(f"{path}: not a readable checkpoint (corrupt or truncated?): "
                          f"{exc.__class__.__name__}: {str(exc)[:200]}") from exc

@@ -114,6 +114,21 @@ def test_each_case_is_one_line_with_exit_code_2(tiny, tmp_path):
         "label as feature": (["preprocess", "csv", str(tmp_path / "five.csv"), "--label", "y", "--dense", "a,y",
                               "--sparse", "c", "--out", "o"], "preprocess", "label 'y' is also listed"),
     }
+    # refused before the search is created in the store (a search left there would block the corrected command)
+    kind = torch.load(ck, map_location="cpu", weights_only=True)
+    torch.save({**kind, "kind": "subnet"}, tmp_path / "subnet.pt")
+    cases |= {
+        "finetune-steps 0": (search + ["--store", "eb.sqlite", "--budget", "1", "--finetune-steps", "0"], "search",
+                             "finetune_steps (--finetune-steps) must be at least 1"),
+        "max-flops below every subnet": (search + ["--store", "eb.sqlite", "--budget", "1", "--max-flops", "10"],
+                                         "search", "--max-flops 10 (the least of 10,000 random subnets needs"),
+        "data of another schema": (["search", "--data", str(tmp_path / "five"), "--supernet", ck, *SEARCH, "--store",
+                                    "eb.sqlite", "--budget", "1"], "search", "was built for schema", "five has schema"),
+        "subnet as supernet": (search + ["--supernet", str(tmp_path / "subnet.pt"), "--store", "eb.sqlite", "--budget",
+                                         "1"], "search", "subnet.pt: holds a subnet, not a supernet"),
+        "evolution flag for random": (search + ["--store", "eb.sqlite", "--budget", "1", "--population", "4"], "search",
+                                      "--population sizes evolution and nsga2; --searcher random does not take it"),
+    }
     cases["device cuda with ray"] = (search + ["--store", "dev.sqlite", "--budget", "1", "--device", "cuda:0",
                                                "--backend", "ray"], "search", "--device cuda:0", "--backend process")
     if not torch.cuda.is_available():

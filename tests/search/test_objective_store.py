@@ -74,8 +74,15 @@ def test_store_keeps_several_searches_in_wal_mode(tmp_path):
         with pytest.raises(sqlite3.IntegrityError):
             store.add_candidate(a, _record(1))  # a sequence number is stored once
         assert store.create_search("a", {"name": "small"}, {"seed": 0}, load_if_exists=True) == a
-        with pytest.raises(ValueError, match="other settings: \\['seed'\\]"):
+        with pytest.raises(ValueError, match="other settings \\(seed: 0 then, 5 now\\)"):
             store.create_search("a", {"name": "small"}, {"seed": 5}, load_if_exists=True)
+        # a group of settings names the one that changed, not the whole group
+        c = store.create_search("c", {"name": "small"}, {"scoring": {"steps": 2, "batch": 64}, "seed": 0})
+        with pytest.raises(ValueError, match="other settings \\(scoring.steps: 2 then, 3 now\\): resume it with"):
+            store.create_search("c", {"name": "small"}, {"scoring": {"steps": 3, "batch": 64}, "seed": 0},
+                                load_if_exists=True)
+        assert store.create_search("c", {"name": "small"}, {"scoring": {"batch": 64, "steps": 2}, "seed": 0},
+                                   load_if_exists=True) == c
         with pytest.raises(ValueError, match="exists"):
             store.create_search("a", {"name": "small"}, {"seed": 0})
     with SearchStore(path) as store:

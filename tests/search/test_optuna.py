@@ -92,3 +92,28 @@ def test_nsga2_searches_log_loss_against_flops(search_setup, tmp_path):
     assert generations >= {0, 1}  # past the first population: NSGA-II's selection took part
     front = {tuple(t.values) for t in study.best_trials}
     assert front and all(v[1] == f for v in front for f in [rows.set_index("val_logloss").loc[v[0], "flops"]])
+
+
+def test_the_dashboards_copy_sits_beside_a_store_of_any_name_and_a_damaged_copy_is_named(search_setup, tmp_path):
+    from urllib.parse import quote
+
+    ds, ckpt = search_setup
+    spec = ScorerSpec(str(ds.path), str(ckpt), QUICK)
+    store = tmp_path / "odd?name%41.sqlite"  # "?" starts a URL's options, "%41" is "A" once unquoted
+    storage = optuna_storage_path(store)
+    assert storage.name == "odd?name%41.optuna.sqlite"
+
+    def run(name):
+        searcher = make_searcher("tpe", "small", seed=0, budget=2, batch=2, storage=storage, study_name=name)
+        with SearchStore(store) as st:
+            return SearchRunner(store=st, name=name, searcher=searcher, spec=spec, budget=2).run()
+
+    assert run("t").evaluated == 2
+    assert sorted(p.name for p in tmp_path.iterdir() if "optuna" in p.name) == ["odd?name%41.optuna.sqlite"]
+    study = optuna.load_study(study_name="t", storage=f"sqlite:///{quote(str(storage))}")
+    assert len([t for t in study.trials if t.state.name == "COMPLETE"]) == 2
+    storage.write_bytes(b"junk" * 1000)  # the copy damaged: named, with what to do; what was scored is kept
+    with pytest.raises(ValueError, match="the Optuna copy of search 'u' .* move or delete it"):
+        run("u")
+    with SearchStore(store) as st:
+        assert [s["name"] for s in st.searches()] == ["t", "u"] and len(st.candidates_frame("t")) == 2

@@ -28,6 +28,22 @@ def test_rank_correlation_on_known_orders():
 
 
 
+def test_the_bootstraps_row_wise_tau_and_rho_are_scipys_with_and_without_ties():
+    from scipy.stats import kendalltau, spearmanr
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 9))
+    y = x + rng.normal(size=(300, 9))
+    x[100:] = np.round(x[100:])  # ties in one, then in both (as resampling with replacement makes them)
+    y[200:] = np.round(y[200:] * 2)
+    x[250:, :3] = x[250:, :1]
+    taus, rhos = rank_module._kendall_tau_b_rows(x, y, cells=81 * 7), rank_module._spearman_rows(x, y)
+    ok = [i for i in range(300) if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0]
+    assert len(ok) > 290
+    assert np.allclose(taus[ok], [kendalltau(x[i], y[i]).statistic for i in ok], atol=1e-12, rtol=0)
+    assert np.allclose(rhos[ok], [spearmanr(x[i], y[i]).statistic for i in ok], atol=1e-12, rtol=0)
+
+
 def test_tau_interval_covers_the_bivariate_normal_law_and_is_as_wide_as_the_sampling_spread():
     # For a bivariate normal with correlation r, Kendall's tau is exactly (2/pi) arcsin(r) and
     # Spearman's rho (6/pi) arcsin(r/2). 30 independent samples of 40 "architectures": the 95%

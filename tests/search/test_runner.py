@@ -178,14 +178,106 @@ def test_searchers_propose_only_candidates_inside_the_flops_budget(search_setup,
     assert (df.flops <= budget_flops).all() and (df.feasible == 1).all() and df.val_logloss.notna().all()
 
 
-def test_a_budget_no_subnet_fits_is_a_clear_error(search_setup, tmp_path):
+def test_a_budget_no_subnet_fits_is_refused_before_the_search_is_created(search_setup, tmp_path):
     from nasrec_lab.search import Objective
 
     ds, ckpt = search_setup
-    searcher = make_searcher("random", "small", Objective(max_flops=1), seed=0, budget=4)
-    with SearchStore(tmp_path / "none.sqlite") as store, pytest.raises(RuntimeError, match="within the budget"):
-        SearchRunner(store=store, name="none", searcher=searcher, spec=ScorerSpec(str(ds.path), str(ckpt), QUICK),
-                     budget=4).run()
+    spec = ScorerSpec(str(ds.path), str(ckpt), QUICK)
+    with SearchStore(tmp_path / "none.sqlite") as store:
+        for objective, needle in ((Objective(max_flops=1), "--max-flops 1 \\(the least of 10,000 random subnets needs"),
+                                  (Objective(max_params=5), "--max-params 5 \\(the least of")):
+            with pytest.raises(ValueError, match=needle):
+                SearchRunner(store=store, name="s", searcher=make_searcher("random", "small", objective, budget=2),
+                             spec=spec, budget=2)
+        assert store.searches() == []  # so the corrected command can take the name
+        result = SearchRunner(store=store, name="s", searcher=make_searcher("random", "small", budget=2), spec=spec,
+                              budget=2).run()
+    assert result.evaluated == 2
+
+
+def test_a_latency_budget_beside_a_flops_budget_still_scores_the_subnets_under_it(search_setup, tmp_path):
+    """Latency is measured when a candidate is scored: the FLOPs check before scoring cannot hold it
+    against a subnet (it once marked every subnet over budget)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from nasrec_lab.data import CTRDataset
+    from nasrec_lab.search import Objective
+    from nasrec_lab.space import get_space, sample_architecture
+    from nasrec_lab.supernet import cost
+
+    ds, ckpt = search_setup
+    schema, space = CTRDataset(ds.path).schema, get_space("small")
+    flops = sorted(cost(sample_architecture(space, np.random.default_rng(i), "default"), schema, space).flops
+                   for i in range(100))
+    objective = Objective(max_flops=flops[50], max_latency_ms=1e6)
+    spec = ScorerSpec(str(ds.path), str(ckpt), replace(QUICK, latency=True, latency_batch=64))
+    with SearchStore(tmp_path / "l.sqlite") as store:
+        SearchRunner(store=store, name="l", searcher=make_searcher("random", "small", objective, budget=3), spec=spec,
+                     budget=3).run()
+        df = store.candidates_frame()
+    assert len(df) == 3 and df.val_logloss.notna().all() and (df.feasible == 1).all()
+    assert (df.flops <= flops[50]).all() and (df.latency_ms > 0).all()
+
+
+def test_a_refused_search_leaves_nothing_in_the_store(search_setup, tmp_path):
+    """Data of another schema (its ids would index past the supernet's tables) and a checkpoint that
+    is not a supernet are refused by name before the search is created."""
+    import torch
+
+    from nasrec_lab.data import SyntheticSpec, synthesize
+
+    ds, ckpt = search_setup
+    other = synthesize(tmp_path / "other", rows=2000, seed=0, spec=SyntheticSpec(table_sizes=(5,) * 26))
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
+    torch.save({**state, "kind": "subnet"}, tmp_path / "subnet.pt")
+    with SearchStore(tmp_path / "r.sqlite") as store:
+        for data, supernet, needle in ((other.path, ckpt, "the supernet .*checkpoint.pt was built for schema .* the "
+                                                          "data set .*other has schema"),
+                                       (ds.path, tmp_path / "subnet.pt", "subnet.pt: holds a subnet, not a supernet")):
+            with pytest.raises(ValueError, match=needle):
+                SearchRunner(store=store, name="s", searcher=make_searcher("random", "small", budget=2),
+                             spec=ScorerSpec(str(data), str(supernet), QUICK), budget=2)
+        assert store.searches() == []
+
+
+@pytest.mark.parametrize("name", ["random", "tpe"])
+def test_a_resume_with_a_larger_budget_continues_the_search(search_setup, tmp_path, name):
+    pytest.importorskip("optuna")
+    ds, ckpt = search_setup
+    spec = ScorerSpec(str(ds.path), str(ckpt), QUICK)
+
+    def run(store, budget, resume=False):
+        with SearchStore(store) as st:
+            result = SearchRunner(store=st, name="s", searcher=make_searcher(name, "small", seed=2, budget=budget,
+                                                                             batch=2),
+                                  spec=spec, budget=budget, seed=2, resume=resume).run()
+            return result, st.candidates_frame()
+
+    first, _ = run(tmp_path / "a.sqlite", 3)
+    assert first.evaluated == 3 and first.finished
+    more, rows = run(tmp_path / "a.sqlite", 5, resume=True)
+    assert more.evaluated == 5 and more.finished and len(rows) == 5 and rows.arch_hash.is_unique
+    if name == "random":  # the draws do not depend on where the budget stopped: the uninterrupted run's five
+        _, whole = run(tmp_path / "b.sqlite", 5)
+        cols = ["seq", "arch_hash", "val_logloss"]
+        assert rows[cols].equals(whole[cols])
+
+
+@pytest.mark.parametrize("damage", ["{bad", "{}", "[]", '{"searcher": {"name": "random"}}'])
+def test_a_damaged_searcher_state_is_named_not_a_traceback(search_setup, tmp_path, damage):
+    ds, ckpt = search_setup
+    spec = ScorerSpec(str(ds.path), str(ckpt), QUICK)
+    with SearchStore(tmp_path / "d.sqlite") as store:
+        SearchRunner(store=store, name="s", searcher=make_searcher("random", "small", budget=2), spec=spec,
+                     budget=2).run()
+        store._conn.execute("UPDATE searcher_state SET state_json = ?", (damage,))
+        store._conn.commit()
+        runner = SearchRunner(store=store, name="s", searcher=make_searcher("random", "small", budget=4), spec=spec,
+                              budget=4, resume=True)
+        with pytest.raises(ValueError, match="d.sqlite: the saved searcher state of search .* (damaged|not JSON)"):
+            runner.run()
 
 
 def test_resume_through_another_spelling_of_the_same_files(search_setup, tmp_path, monkeypatch):
