@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 def _fsync_dir(path: Path) -> None:
@@ -70,14 +70,20 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder, fsync, rename."""
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """Write ``path`` through a binary handle on a temp file in the same folder: fsync and rename on
+    success, the temp file removed on any error (``path`` is then as it was).
+
+    >>> with atomic_file("rows.txt") as fh:   # doctest: +SKIP
+    ...     fh.write(b"1\\t2\\n")
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the file should look like any other
@@ -87,6 +93,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temp file in the same folder, fsync, rename."""
+    with atomic_file(path) as fh:
+        fh.write(data)
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from pathlib import Path
 
 from ..data import SYNTHETIC_PRESETS
 from ._common import CLIError, add_seed, with_example
@@ -32,7 +31,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from ..data import synthesize, write_raw_criteo
 
     if args.raw_criteo:
-        path = write_raw_criteo(args.raw_criteo, rows=args.rows, seed=args.seed, part=args.part)
+        path = write_raw_criteo(args.raw_criteo, rows=args.rows, seed=args.seed, part=args.part,
+                                overwrite=args.overwrite)
         print(f"wrote {args.rows:,} raw Criteo-format rows to {path}")
         return 0
     ds = synthesize(
@@ -89,13 +89,7 @@ def cmd_preprocess(args: argparse.Namespace) -> int:
     if args.format == "csv":
         if not args.label or not args.sparse:
             raise CLIError("preprocess csv: --label and --sparse are required (and --dense if any)")
-        first = Path(args.inputs[0])
-        if first.suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            columns = tuple(pq.ParquetFile(first).schema_arrow.names)
-        else:
-            columns = csv_columns(first, args.delimiter)
+        columns = csv_columns(args.inputs[0], args.delimiter)
         fmt = csv_format(
             label=args.label,
             dense=tuple(c for c in args.dense.split(",") if c),

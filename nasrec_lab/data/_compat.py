@@ -74,6 +74,10 @@ def _decimal_first_value(text: str) -> int:
         return int(text, 16) % _MODULUS
 
 
+class ReleaseValueError(ValueError):
+    """A categorical value the release's id map cannot read (the reader names its line and field)."""
+
+
 def release_value_key(fmt: str) -> Callable[[np.ndarray], np.ndarray]:
     """For a reader: distinct string values -> ``x + 1`` with ``x`` the integer the release reads."""
     parse = _criteo_value if fmt == "criteo" else _decimal_first_value
@@ -84,8 +88,8 @@ def release_value_key(fmt: str) -> Callable[[np.ndarray], np.ndarray]:
             try:
                 out[i] = parse(str(v)) + 1
             except ValueError:
-                raise ValueError(f"compat='release' ({fmt}): categorical value {str(v)[:40]!r} is neither "
-                                 "decimal nor hexadecimal") from None
+                raise ReleaseValueError(f"compat='release' ({fmt}): expected a decimal or hexadecimal categorical "
+                                        "value") from None
         return out
 
     return key

@@ -43,6 +43,7 @@ from ._readers import (
     iter_line_blocks,
     iter_parquet_blocks,
     load_user_profile,
+    open_parquet,
     read_header,
 )
 from ._schema import FeatureSchema
@@ -85,6 +86,8 @@ class PreprocessOptions:
             raise ValueError(f"split must be 'autoctr' or 'random', got {self.split!r}")
         if self.on_bad_rows not in ("error", "skip"):
             raise ValueError(f"on_bad_rows must be 'error' or 'skip', got {self.on_bad_rows!r}")
+        if not 0 <= self.split_seed < 2**32:  # numpy's seed range: refused now, not after the first pass
+            raise ValueError(f"split_seed (--split-seed) must be between 0 and 2**32 - 1, got {self.split_seed}")
         check_compat(self.compat, categorical=self.categorical, split=self.split)
 
 
@@ -248,9 +251,9 @@ def _fast_parsed(
     # A block's buffer is in use until the consumer has finished with it: at most three at
     # once (the consumer's block, the one in _prefetched's queue, the one this generator reads
     # or waits to queue); a fourth is a margin.
-    for i, block in enumerate(iter_line_blocks(path, options.block_bytes, buffers=4)):
-        if sha is not None:
-            sha.update(block)
+    # the hash sees the file's own bytes: not the newline a last line without one is given
+    for i, block in enumerate(iter_line_blocks(path, options.block_bytes, buffers=4,
+                                               raw=sha.update if sha is not None else None)):
         if i == 0:
             first = bytes(block).removeprefix(UTF8_BOM)  # a copy, of the first block only
             head, _, rest = first.partition(b"\n")
@@ -301,13 +304,13 @@ def _file_format(fmt: RawFormat, head: str, path: Path) -> tuple[RawFormat, bool
     if fmt.header == "none":
         return fmt, False
     fields = tuple(f.strip() for f in next(csv.reader([head], delimiter=fmt.delimiter), []))
-    if fields == fmt.columns:
-        return fmt, True
-    if fmt.header == "auto" and set(fields) != set(fmt.columns):
+    if fmt.header == "auto" and fields != fmt.columns and set(fields) != set(fmt.columns):
         return fmt, False  # no header line: the first line is data
     repeated = sorted({c for c in fields if fields.count(c) > 1})
-    if repeated:
+    if repeated:  # also when the format's columns were taken from this header (csv)
         raise DataFormatError(str(path), f"the header repeats column(s) {repeated}", line=1, text=head[:200])
+    if fields == fmt.columns:
+        return fmt, True
     missing = [c for c in (fmt.label, *fmt.dense, *fmt.sparse) if c in fmt.columns and c not in fields]
     if missing:
         raise DataFormatError(str(path), f"the header lacks column(s) {missing}; expected the columns "
@@ -379,6 +382,9 @@ def preprocess(
         check_input_file(p)
     _refuse_inputs_inside(out, [*paths, *([Path(user_profile)] if user_profile is not None else [])])
     profile = None
+    if user_profile is not None and fmt.name != "kdd":
+        raise ValueError(f"user_profile (--user-profile {user_profile}) joins KDD Cup 2012's Gender and Age; the "
+                         f"{fmt.name!r} format takes none")
     if fmt.name == "kdd":
         if user_profile is None:
             raise ValueError(
@@ -493,7 +499,9 @@ def _is_compressed(path: Path) -> bool:
 
 
 def csv_columns(path: str | os.PathLike, delimiter: str = ",") -> tuple[str, ...]:
-    """Column names from a delimited file's header line."""
+    """Column names from a delimited file's header line (a ``.parquet`` file: its schema's)."""
+    if Path(path).suffix == ".parquet":
+        return tuple(open_parquet(path).schema_arrow.names)
     check_delimiter(delimiter)
     text = read_header(Path(path))
     return tuple(f.strip() for f in next(csv.reader([text], delimiter=delimiter), []))

@@ -36,12 +36,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from ._compat import ReleaseValueError
 from ._errors import DataFormatError
 from ._formats import RawFormat
 
 DEFAULT_BLOCK_BYTES = 32 << 20
 _COLUMN_NO = re.compile(r"CSV column #(\d+)")
-_NUMBER = re.compile(r"^\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*$")
+# ASCII digits only: Python's float() also reads other scripts' digits, arrow does not
+_NUMBER = re.compile(r"^\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*$")
+# an integer label as arrow's int64 reads it (leading zeros, "-0"); its value is checked apart
+_INTEGER = re.compile(r"-?[0-9]+")
+# arrow's int64 reads "0x10" as 16; the rule (_NUMBER) does not: such a block goes line by line
+_HEX_PREFIX = re.compile(rb"0[xX]")
 # Sparse values hash to uint64; 0 is reserved for "missing".
 MISSING_HASH = np.uint64(0)
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -157,12 +163,14 @@ def _open_binary(path: Path):
     return open(path, "rb")
 
 
-def iter_line_blocks(path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES, buffers: int = 1) -> Iterator[memoryview]:
+def iter_line_blocks(path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES, buffers: int = 1,
+                     raw: Callable[[memoryview], object] | None = None) -> Iterator[memoryview]:
     """Yield the file's bytes in blocks that end at a line boundary (gzip is decompressed).
 
     Each block is a view of one of ``buffers`` buffers, used in turn: a block stays valid
     until ``buffers`` more blocks have been asked for (use or copy it before then). A last
-    line without its newline gets one.
+    line without its newline gets one; ``raw`` (e.g. a hash's ``update``) is given each block
+    as read, without it.
     """
     ring = [bytearray(block_bytes + (1 << 16)) for _ in range(buffers)]
     with _open_binary(path) as fh:
@@ -182,6 +190,8 @@ def iter_line_blocks(path: Path, block_bytes: int = DEFAULT_BLOCK_BYTES, buffers
                 bigger[:n] = memoryview(buf)[:n]
                 buf = ring[i % buffers] = bigger
             buf[n:end] = tail
+            if raw is not None:
+                raw(memoryview(buf)[:end])
             if buf[end - 1] != 0x0A:
                 buf[end] = 0x0A
                 end += 1
@@ -340,13 +350,15 @@ class BlockParser:
         """The block parsed by arrow alone, or ``None`` when it holds a row arrow rejects (then
         :meth:`parse_rejected` names or drops it). Needs no line number, so blocks can be
         parsed by several threads at once; ``first_line`` is left 0 for the caller to set."""
+        if _HEX_PREFIX.search(block):
+            return None  # the same row gets the same verdict in any block
         try:
             table = self._read_fast(block)
             self._check_labels(table)
             # Invalid UTF-8 in a categorical value raises here too (pa.ArrowInvalid).
             parsed = self._to_arrays(table, 0, 0)
-        except (pa.ArrowInvalid, _LabelError):
-            return None
+        except (pa.ArrowInvalid, _LabelError, ReleaseValueError):
+            return None  # line by line: the bad row is named
         parsed.lines = table.num_rows
         return parsed
 
@@ -441,8 +453,8 @@ class BlockParser:
                 problem = DataFormatError(
                     self.path, f"invalid UTF-8: byte {raw[exc.start]:#04x} at column {exc.start + 1}",
                     line=line_no, text=text[:120])
-            if not text.strip():
-                continue
+            if not text.strip(" "):
+                continue  # blank; a line of delimiters (TABs) is a row without values, checked below
             problem = problem or self._row_problem(text, line_no)
             if problem is None:
                 good.append(raw)
@@ -468,7 +480,8 @@ class BlockParser:
                 text=text[:120],
             )
         label_text = fields[self._col_index[fmt.label]].strip()
-        ok_label = label_text in ("0", "1") if fmt.label_rule == "binary" else label_text.isdigit()
+        ok_label = bool(_INTEGER.fullmatch(label_text)) and (
+            int(label_text) in (0, 1) if fmt.label_rule == "binary" else int(label_text) >= 0)
         if not ok_label:
             want = "0 or 1" if fmt.label_rule == "binary" else "a non-negative integer"
             return DataFormatError(self.path, f"expected a label of {want}", line=line_no, field=fmt.label, text=label_text)
@@ -479,6 +492,14 @@ class BlockParser:
             if v != "" and not (_NUMBER.match(v) and math.isfinite(float(v))):
                 return DataFormatError(self.path, "expected a number or an empty field (finite: not nan or inf)", line=line_no, field=c,
                                        text=v)
+        if self.sparse_key is not None:  # the release's id map reads every value as a number
+            for c in fmt.sparse:
+                v = fields[self._col_index[c]]
+                try:
+                    if v != "":
+                        self.sparse_key(np.array([v], object))
+                except ReleaseValueError as exc:
+                    return DataFormatError(self.path, str(exc), line=line_no, field=c, text=v[:40])
         return None
 
 
@@ -578,33 +599,63 @@ def _hash_fixed8(col: pa.ChunkedArray | pa.FixedSizeBinaryArray, key: Callable[[
 
 
 def load_user_profile(path: str | os.PathLike) -> pd.DataFrame:
-    """KDD Cup 2012 ``userid_profile.txt``: TAB-separated UserID, Gender, Age; indexed by UserID."""
+    """KDD Cup 2012 ``userid_profile.txt``: TAB-separated UserID, Gender, Age; indexed by UserID.
+
+    Read line by line (gzip by its magic bytes, as the main inputs): a line of another field
+    count or of invalid UTF-8 is an error naming its line (blank lines count, are skipped).
+    """
     path = Path(path)
     check_input_file(path)
     try:
-        df = pd.read_csv(path, sep="\t", header=None, names=["UserID", "Gender", "Age"], dtype=str)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DataFormatError(str(path), f"cannot read the user profile (UserID TAB Gender TAB Age): {exc}") from exc
-    if df.isna().any().any():
-        line = int(np.flatnonzero(df.isna().any(axis=1).to_numpy())[0]) + 1
-        raise DataFormatError(str(path), "expected 3 TAB-separated fields UserID, Gender, Age", line=line)
+        with _open_binary(path) as fh:
+            data = fh.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataFormatError(str(path), f"cannot read the user profile: {exc}") from exc
+    rows: list[list[str]] = []
+    for line_no, raw in enumerate(data.removeprefix(UTF8_BOM).splitlines(), 1):
+        try:
+            text = raw.decode("utf-8").rstrip("\r")
+        except UnicodeDecodeError as exc:
+            raise DataFormatError(str(path), f"invalid UTF-8: byte {raw[exc.start]:#04x} at column {exc.start + 1}",
+                                  line=line_no) from None
+        if not text.strip(" "):
+            continue
+        fields = text.split("\t")
+        if len(fields) != 3 or not all(fields):
+            raise DataFormatError(str(path), "expected 3 non-empty TAB-separated fields UserID, Gender, Age, "
+                                  f"found {len(fields)}", line=line_no, text=text[:120])
+        rows.append(fields)
+    if not rows:
+        raise DataFormatError(str(path), "no rows (expected lines of UserID TAB Gender TAB Age)")
+    df = pd.DataFrame(rows, columns=["UserID", "Gender", "Age"], dtype=str)
     return df.drop_duplicates("UserID", keep="last").set_index("UserID")
+
+
+def open_parquet(path: str | os.PathLike):
+    """A ``pyarrow.parquet.ParquetFile``; a file that is not one is an error naming it."""
+    import pyarrow.parquet as pq
+
+    check_input_file(Path(path))
+    try:
+        return pq.ParquetFile(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise DataFormatError(str(path), f"cannot read Parquet file: {exc}") from exc
 
 
 def iter_parquet_blocks(
     path: Path, fmt: RawFormat, batch_rows: int = 262_144
 ) -> Iterator[ParsedBlock]:
     """Parquet files with named columns (dense numeric, label 0/1, sparse anything)."""
-    import pyarrow.parquet as pq
-
-    try:
-        pf = pq.ParquetFile(path)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise DataFormatError(str(path), f"cannot read Parquet file: {exc}") from exc
+    pf = open_parquet(path)
     names = set(pf.schema_arrow.names)
     for c in (fmt.label, *fmt.dense, *fmt.sparse):
         if c not in names:
             raise DataFormatError(str(path), f"column missing; the file has {sorted(names)}", field=c)
+    for c in fmt.sparse:
+        kind = pf.schema_arrow.field(c).type
+        if pa.types.is_nested(kind):
+            raise DataFormatError(str(path), f"expected one value per row (text or integer ids), found type {kind}",
+                                  field=c)
     row = 1
     for batch in pf.iter_batches(batch_size=batch_rows, columns=[fmt.label, *fmt.dense, *fmt.sparse]):
         n = batch.num_rows

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_directory, atomic_write_json
+from .._atomic import atomic_directory, atomic_file, atomic_write_json
 from ._dataset import MANIFEST, CTRDataset, SplitWriter, not_a_dataset_reason
 from ._preprocess import _manifest
 from ._readers import transform_dense
@@ -88,6 +88,12 @@ class SyntheticSpec:
             raise ValueError("SyntheticSpec: need at least 1 dense and 3 sparse features")
         if min(self.table_sizes) < 2:
             raise ValueError("SyntheticSpec: table sizes must be >= 2")
+        pool = min(self.n_sparse, max(6, 2 * self.fm_pairs))  # the fields ClickModel draws its pairs from
+        if not 1 <= self.fm_pairs <= pool * (pool - 1) // 2:
+            raise ValueError(f"SyntheticSpec: fm_pairs must be between 1 and {pool * (pool - 1) // 2} (the distinct "
+                             f"pairs of {pool} fields) with {self.n_sparse} sparse features, got {self.fm_pairs}")
+        if self.fm_rank < 1:
+            raise ValueError(f"SyntheticSpec: fm_rank must be at least 1, got {self.fm_rank}")
 
     def schema(self) -> FeatureSchema:
         return FeatureSchema(
@@ -346,25 +352,30 @@ def _labels_only(model: ClickModel, rows: int, part: int = 0):
         yield {"label": chunk["label"]}
 
 
-def write_raw_criteo(path: str | os.PathLike, *, rows: int, seed: int = 0, part: int = 0) -> Path:
+def write_raw_criteo(path: str | os.PathLike, *, rows: int, seed: int = 0, part: int = 0,
+                     overwrite: bool = False) -> Path:
     """Write ``rows`` synthetic rows in Criteo DAC ``train.txt`` format (TAB, 40 fields, hex ids).
 
     Dense fields hold the raw counts (empty when missing); categorical ids become 8-hex-digit
     hashes as in the real files (``part`` as in :func:`synthesize`). Used by the smoke run and the
-    preprocessing benchmark.
+    preprocessing benchmark. An existing file is replaced only with ``overwrite``.
     """
     _check_part(part)
+    path = Path(path)
+    if rows < 1:
+        raise ValueError(f"rows must be at least 1, got {rows}")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path}: is a directory; the raw Criteo rows need a file name")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path}: exists; pass --overwrite (overwrite=True) to replace it")
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     spec = SyntheticSpec(n_dense=13, n_sparse=26)
     model = ClickModel(spec, seed)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     mult = np.uint64(2654435761)
     options = pacsv.WriteOptions(include_header=False, delimiter="\t", quoting_style="none")
-    with open(tmp, "wb") as fh:
+    with atomic_file(path) as fh:
         for c in model.iter_chunks(rows, part):
             n = len(c["label"])
             cols = {"label": pa.array(c["label"].astype(np.int64))}
@@ -378,7 +389,6 @@ def write_raw_criteo(path: str | os.PathLike, *, rows: int, seed: int = 0, part:
                 h = ((c["sparse"][:, j].astype(np.uint64) + np.uint64(j << 24)) * mult) & np.uint64(0xFFFFFFFF)
                 cols[f"C{j + 1}"] = pa.array(_hex8(h), mask=c["sparse"][:, j] == 0)
             pacsv.write_csv(pa.table(cols), fh, options)
-    os.replace(tmp, path)
     return path
 
 

@@ -126,6 +126,8 @@ def test_each_case_is_one_line_with_exit_code_2(tiny, tmp_path):
                                     "eb.sqlite", "--budget", "1"], "search", "was built for schema", "five has schema"),
         "subnet as supernet": (search + ["--supernet", str(tmp_path / "subnet.pt"), "--store", "eb.sqlite", "--budget",
                                          "1"], "search", "subnet.pt: holds a subnet, not a supernet"),
+        "raw rows over a file": (["synth", "--out", "x", "--rows", "1000", "--raw-criteo", str(tmp_path / "five.csv")],
+                                 "synth", "five.csv: exists; pass --overwrite"),
         "evolution flag for random": (search + ["--store", "eb.sqlite", "--budget", "1", "--population", "4"], "search",
                                       "--population sizes evolution and nsga2; --searcher random does not take it"),
     }
@@ -150,6 +152,7 @@ def test_each_case_is_one_line_with_exit_code_2(tiny, tmp_path):
         assert store.searches() == []
     assert not (tmp_path / "dev.sqlite").exists()
     assert (tmp_path / "empty.sqlite").stat().st_size == 0  # refused, not started over
+    assert (tmp_path / "five.csv").read_text().startswith("y,a,c\n1,2,x")  # not replaced by raw rows
     assert not (tmp_path / "never").exists()
 
 
