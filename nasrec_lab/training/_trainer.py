@@ -372,8 +372,13 @@ def read_checkpoint(path: str | os.PathLike, *, mmap: bool = False) -> dict[str,
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
     try:
-        # mmap: tensors stay on disk until read (for a look at the settings of a large checkpoint)
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        try:
+            # mmap: tensors stay on disk until read (for a look at the settings of a large checkpoint)
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+        except Exception:
+            if not mmap:
+                raise
+            state = torch.load(path, map_location="cpu", weights_only=True)  # a legacy (non-zip) file
     except Exception as exc:
         raise ValueError(f"{path}: not a readable checkpoint (corrupt or truncated?): "
                          f"{exc.__class__.__name__}: {str(exc)[:200]}") from exc
