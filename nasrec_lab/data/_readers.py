@@ -350,7 +350,7 @@ class BlockParser:
         """The block parsed by arrow alone, or ``None`` when it holds a row arrow rejects (then
         :meth:`parse_rejected` names or drops it). Needs no line number, so blocks can be
         parsed by several threads at once; ``first_line`` is left 0 for the caller to set."""
-        if _HEX_PREFIX.search(block):
+        if _holds_hex_prefix(block):
             return None  # the same row gets the same verdict in any block
         try:
             table = self._read_fast(block)
@@ -501,6 +501,23 @@ class BlockParser:
                 except ReleaseValueError as exc:
                     return DataFormatError(self.path, str(exc), line=line_no, field=c, text=v[:40])
         return None
+
+
+def _holds_hex_prefix(block: bytes | memoryview) -> bool:
+    """Whether ``0x``/``0X`` occurs in the block. The costly search runs only where an ``x`` does:
+    ``find`` of one byte is a memchr over the buffer (about 0.1 ms per MB, the regex 1.7 ms)."""
+    src, n = block, len(block)
+    if n == 0:
+        return False
+    if isinstance(block, memoryview):
+        src = block.obj
+        # a view from the start of its buffer (the reader's blocks): searched in place, else copied
+        if not isinstance(src, (bytes, bytearray)) or block.nbytes != n or \
+                np.frombuffer(block, np.uint8).ctypes.data != np.frombuffer(src, np.uint8).ctypes.data:
+            src = bytes(block)
+    if src.find(b"x", 0, n) < 0 and src.find(b"X", 0, n) < 0:
+        return False
+    return _HEX_PREFIX.search(block) is not None
 
 
 class _LabelError(Exception):

@@ -28,9 +28,11 @@ def test_a_dense_value_arrow_reads_and_the_rule_refuses_is_refused_in_any_block(
     for name, extra in (("clean", {}), ("with_blank", {50: ""})):
         raw = tmp_path / f"{name}.txt"
         write_criteo(raw, n=60, bad={20: bad, **extra})
-        with pytest.raises(DataFormatError) as info:
-            preprocess([raw], tmp_path / f"ds_{name}", fmt="criteo")
-        assert (info.value.line, info.value.field) == (21, field), str(info.value)
+        # one block (the first, read as bytes), and blocks of 4 KB: the row in a later block, a view of the buffer
+        for block_bytes in (1 << 20, 4096):
+            with pytest.raises(DataFormatError) as info:
+                preprocess([raw], tmp_path / f"ds_{name}", fmt="criteo", options=PreprocessOptions(block_bytes=block_bytes))
+            assert (info.value.line, info.value.field) == (21, field), str(info.value)
 
 
 def test_integer_labels_as_arrow_reads_them_are_read_the_same_in_any_block(tmp_path):
