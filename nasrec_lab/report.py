@@ -93,6 +93,10 @@ def offline_html(nb, *, title: str, provenance: dict[str, Any]) -> str:
     body = re.sub(r'<script[^>]+src="(https?:)?//[^"]*"[^>]*>\s*</script>', "", body)
     body = re.sub(r'<script[^>]+src=""[^>]*>\s*</script>', "", body)
     body = re.sub(r'<link[^>]+href="https?://[^"]*"[^>]*>', "", body)
+    # nor scripts that import modules from a CDN when the page loads (nbconvert's mermaid loader):
+    # a mermaid block stays its source text
+    body = re.sub(r'<script type="module">(?:(?!</script>).)*?import\(\s*["\']https?://(?:(?!</script>).)*</script>', "",
+                  body, flags=re.S)
     plotly_js = f'<script type="text/javascript">{get_plotlyjs()}</script>'
     body = body.replace("<head>", f"<head>\n<title>{html.escape(title)}</title>\n{plotly_js}", 1)
     prov = "".join(f"<tr><th style='text-align:left;padding-right:1em'>{html.escape(str(k))}</th>"
@@ -107,7 +111,43 @@ def _fmt(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v, indent=1, sort_keys=True, default=str)
 
 
-def provenance(notebook: Path, parameters: dict[str, Any], wall_s: float) -> dict[str, Any]:
+def data_manifests(parameters: dict[str, Any], cwd: Path, since: float) -> list[Path]:
+    """The data sets of a run: ``data_dir`` (given, or the notebook's default) and every nasrec-lab data
+    set the run wrote under ``cwd`` (a manifest written after ``since``, a ``time.time()``)."""
+    found = []
+    d = parameters.get("data_dir")
+    if isinstance(d, str | os.PathLike):
+        found.append(cwd / d / "manifest.json")
+    for depth in ("*/manifest.json", "*/*/manifest.json", "*/*/*/manifest.json"):
+        found += [m for m in sorted(cwd.glob(depth)) if m.stat().st_mtime >= since]
+    out: list[Path] = []
+    for m in found:
+        if m.is_file() and m.resolve() not in out:
+            out.append(m.resolve())
+    return out
+
+
+def notebook_defaults(notebook: Path) -> dict[str, Any]:
+    """The literal values of the notebook's parameters cell (what a run without ``-p`` uses)."""
+    import ast
+
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    out: dict[str, Any] = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                    try:
+                        out[node.targets[0].id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        continue  # an expression: not a value the report can name
+    return out
+
+
+def provenance(notebook: Path, parameters: dict[str, Any], wall_s: float,
+               manifests: list[Path] | None = None) -> dict[str, Any]:
     import importlib.metadata as md
 
     import torch
@@ -126,19 +166,22 @@ def provenance(notebook: Path, parameters: dict[str, Any], wall_s: float) -> dic
         commit += " (with uncommitted changes)" if dirty else ""
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
-    data = {}
-    for key in ("data_dir",):
-        d = parameters.get(key)
-        if d and (Path(d) / "manifest.json").exists():
-            m = json.loads((Path(d) / "manifest.json").read_text())
-            data = {"path": str(d), "kind": m.get("kind"), "created": m.get("created"),
-                    "sources": [{"path": s["path"], "sha256": s["sha256"]} for s in m.get("sources", [])],
-                    "synthetic": m.get("synthetic", {}).get("seed") if m.get("synthetic") else None}
+    if manifests is None:
+        d = parameters.get("data_dir")
+        manifests = [Path(d) / "manifest.json"] if d else []
+    data = []
+    for path in manifests:
+        if not path.is_file():
+            continue
+        m = json.loads(path.read_text())
+        data.append({"path": str(path.parent), "kind": m.get("kind"), "created": m.get("created"),
+                     "sources": [{"path": s["path"], "sha256": s["sha256"]} for s in m.get("sources", [])],
+                     "synthetic": m.get("synthetic", {}).get("seed") if m.get("synthetic") else None})
     device = f"cuda: {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else \
         f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads"
     return {"notebook": str(notebook), "parameters": parameters, "seed": parameters.get("seed", "notebook default"),
             "packages": versions, "python": platform.python_version(), "git commit": commit,
-            "data manifest": data or "see the notebook's parameters", "device": device,
+            "data manifest": data or "none: the run named or wrote no nasrec-lab data set", "device": device,
             "wall time": f"{wall_s:.1f} s",
             "written": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
 
@@ -154,15 +197,14 @@ def report(notebook: str | os.PathLike, output: str | os.PathLike, parameters: d
     executed = executed_notebook_path(notebook, output)
     parameters = dict(parameters or {})
     output.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    execute_notebook(notebook, executed, parameters, cwd=cwd or output.parent, progress=progress)
+    t0, started = time.perf_counter(), time.time()
+    run_dir = Path(cwd or output.parent)
+    execute_notebook(notebook, executed, parameters, cwd=run_dir, progress=progress)
     wall = time.perf_counter() - t0
     nb = nbformat.read(executed, as_version=4)
-    if parameters.get("data_dir") and not Path(parameters["data_dir"]).is_absolute():
-        parameters_for_prov = {**parameters, "data_dir": str(Path(cwd or output.parent) / parameters["data_dir"])}
-    else:
-        parameters_for_prov = parameters
-    page = offline_html(nb, title=notebook.stem, provenance=provenance(notebook, parameters_for_prov, wall))
+    # the data the run used: named by a parameter or its default, or written by the run (mtime resolution margin)
+    manifests = data_manifests({**notebook_defaults(notebook), **parameters}, run_dir, started - 2)
+    page = offline_html(nb, title=notebook.stem, provenance=provenance(notebook, parameters, wall, manifests))
     atomic_write_bytes(output, page.encode())
     if not keep_notebook:
         executed.unlink()

@@ -90,7 +90,8 @@ class Dashboard(Panel):
             ckpt = run_dir / "checkpoint.pt"
             if ckpt.exists():
                 ckpt.unlink()
-            trainer = supernet_trainer(self.data, space, steps, seed=s["seed"], checkpoint_dir=run_dir,
+            sampler = self.editor.sampler.value
+            trainer = supernet_trainer(self.data, space, steps, seed=s["seed"], sampler=sampler, checkpoint_dir=run_dir,
                                        callbacks=[self.training], batch_size=s["batch_size"],
                                        log_every=max(1, steps // 100))
             if s["rank_refs"]:
@@ -108,7 +109,7 @@ class Dashboard(Panel):
             trainer.save_checkpoint()
             self.training.throttle.flush_now()
             self._set_state("searching")
-            config = PipelineConfig(space=space, supernet_steps=steps, budget=budget, seed=s["seed"], threads=2,
+            config = PipelineConfig(space=space, supernet_steps=steps, budget=budget, seed=s["seed"], threads=2, sampler=sampler,
                                     finetune_steps=s["finetune_steps"], eval_batches=s["eval_batches"],
                                     eval_batch_size=s["eval_batch_size"])
             store_path = fresh_store(self.out / "search.sqlite")  # with its -wal/-shm files

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 from collections.abc import Callable
@@ -36,6 +37,7 @@ class SpaceEditor(Panel):
     def __init__(self, space: SearchSpace = FULL, *, schema=None, seed: int = 0,
                  figure_width: int | None = None) -> None:
         self.schema = schema
+        self.base = space
         self.rng = np.random.default_rng(seed)
         self._listeners: list[Callable[[SearchSpace | None], None]] = []
         # one checkbox per registered operator (the registry: nasrec_lab.space.operators)
@@ -83,17 +85,26 @@ class SpaceEditor(Panel):
         self._listeners.append(fn)
 
     def build_space(self) -> SearchSpace:
-        """The space the widgets describe (raises ``ValueError`` with the library's message)."""
-        return SearchSpace(
-            name=f"custom-{self.name}" if not self.name.startswith("custom") else self.name,
-            dense_ops=tuple(op for op, cb in self.dense.items() if cb.value),
-            sparse_ops=tuple(op for op, cb in self.sparse.items() if cb.value),
-            dense_widths=tuple(sorted(self.dense_widths.value)),
-            sparse_widths=tuple(sorted(self.sparse_widths.value)),
-            num_blocks=self.blocks.value,
-            interactions=tuple(i for i, cb in self.interactions.items() if cb.value),
-            max_inputs=self.max_inputs.value,
-        )
+        """The space the widgets describe (raises ``ValueError`` with the library's message).
+
+        Unedited, it is the space the editor started from (its name, and the release's config for
+        a preset, kept); what has no control here (embedding size, interaction fields) is carried
+        over into an edited one.
+        """
+        base = self.base
+
+        def chosen(boxes: dict, current: tuple) -> tuple:  # the start's order where the choice is the same
+            picked = tuple(k for k, cb in boxes.items() if cb.value)
+            return current if set(picked) == set(current) else picked
+
+        edits = dict(dense_ops=chosen(self.dense, base.dense_ops), sparse_ops=chosen(self.sparse, base.sparse_ops),
+                     dense_widths=tuple(sorted(self.dense_widths.value)),
+                     sparse_widths=tuple(sorted(self.sparse_widths.value)), num_blocks=self.blocks.value,
+                     interactions=chosen(self.interactions, base.interactions), max_inputs=self.max_inputs.value)
+        if all(getattr(base, k) == v for k, v in edits.items()):
+            return base
+        name = f"custom-{self.name}" if not self.name.startswith("custom") else self.name
+        return dataclasses.replace(base, name=name, release_config=None, **edits)
 
     def _update(self) -> None:
         try:

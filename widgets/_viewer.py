@@ -11,7 +11,7 @@ from typing import Any
 import ipywidgets as W
 
 from nasrec_lab.analysis import plot_architecture
-from nasrec_lab.space import Architecture, get_space, validate
+from nasrec_lab.space import Architecture, architecture_document, get_space, validate
 from nasrec_lab.supernet import cost
 
 from ._common import Panel, figure_widget, replace_figure
@@ -61,7 +61,7 @@ class ArchitectureViewer(Panel):
         self.metrics.value = ("<table class='arch-metrics'>" + "".join(
             f"<tr><td><b>{k}</b></td><td>{v:.5f}</td></tr>" if isinstance(v, float) else
             f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in rows.items()) + "</table>")
-        self.json.value = json.dumps({**arch.to_json(), "space": self.space.name}, indent=1)
+        self.json.value = json.dumps(architecture_document(arch, self.space), indent=1)
         self.export_button.disabled = False
         self.train_button.disabled = self.data is None
 

@@ -120,7 +120,8 @@ def architecture_graph(arch: Architecture, schema: FeatureSchema | None = None, 
             add(node, op, i, dense_live, label=info.label, kind=info.kind, block=j, lane=0.1 * k,
                 width=info.output_text(**sizes))
             if info.reads_left_right:
-                g.add_edge(dense_out[b.left][0], node, kind="dense", role="left")
+                for src in dense_out[b.left]:  # every operator of that block: the supernet sums them
+                    g.add_edge(src, node, kind="dense", role="left")
                 for src in dense_out[b.right]:
                     if not g.has_edge(src, node):
                         g.add_edge(src, node, kind="dense", role="right")

@@ -398,10 +398,17 @@ def save_architecture(path, arch: Architecture, space: SearchSpace | str, **meta
     >>> save_architecture("best.json", arch, "full", search="evolution-seed0")   # doctest: +SKIP
     """
     from .._atomic import atomic_write_json
-    from ._space import PRESETS
 
     space = get_space(space)
     validate(arch, space)
+    atomic_write_json(path, architecture_document(arch, space, **metadata))
+
+
+def architecture_document(arch: Architecture, space: SearchSpace | str, **metadata: Any) -> dict[str, Any]:
+    """What :func:`save_architecture` writes: the blocks, the space (a preset's name, else the whole
+    space, so that an edited space loads back), the hash and ``metadata``."""
+    from ._space import PRESETS
+
+    space = get_space(space)
     named = PRESETS.get(space.name) == space
-    atomic_write_json(path, {**metadata, **arch.to_json(), "space": space.name if named else space.to_json(),
-                             "hash": arch.hash()})
+    return {**metadata, **arch.to_json(), "space": space.name if named else space.to_json(), "hash": arch.hash()}

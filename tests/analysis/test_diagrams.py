@@ -161,3 +161,31 @@ def test_arch_draw_errors_are_one_line(tmp_path, capsys, monkeypatch, argv, mess
     rc, out, err = _run(capsys, "arch", "draw", *argv)
     assert rc == 2 and message in err and len(err.strip().splitlines()) == 1
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_a_left_or_right_input_is_drawn_from_every_operator_of_its_block():
+    """Sum and Sigmoid Gating read the whole dense output of blocks ``left`` and ``right``: the sum of
+    every dense operator there (FM added), so each of those operators is an edge into the reader."""
+    import numpy as np
+
+    from nasrec_lab.space import FULL, sample_architecture
+
+    checked = 0
+    for seed in range(12):
+        arch = sample_architecture(FULL, np.random.default_rng(seed), "any-path")
+        g = architecture_graph(arch, PRESET_SCHEMAS["criteo"], FULL)
+
+        def outputs(j, arch=arch):  # block j's dense output as its JSON says, written here apart from the drawing
+            if j == 0:
+                return {"D0"}
+            b = arch.blocks[j - 1]
+            return {f"B{j}:fm"} if b.deep_fm else {f"B{j}:{op}" for op in b.dense_ops}
+
+        for i, b in enumerate(arch.blocks):
+            for op in set(b.dense_ops) & {"sum", "sigmoid-gating"}:
+                node = f"B{i + 1}:{op}"
+                preds = {u for u, _ in g.in_edges(node)}
+                assert outputs(b.left) | outputs(b.right) <= preds, (seed, node)
+                assert {u for u, _, r in g.in_edges(node, data="role") if r == "left"} == outputs(b.left)
+                checked += len(outputs(b.left)) > 1
+    assert checked >= 3  # left blocks with several operators were drawn

@@ -47,7 +47,7 @@ def test_throttle_limits_updates_and_keeps_the_last():
 
 def test_space_editor_validates_live_with_the_librarys_messages():
     ed = SpaceEditor(FULL)
-    assert ed.space == FULL.replace(name=ed.space.name) and str(f"{FULL.size():,}") in ed.status.value
+    assert ed.space is FULL and str(f"{FULL.size():,}") in ed.status.value  # unedited: the preset itself
     seen = []
     ed.on_change(seen.append)
     for cb in ed.dense.values():
@@ -92,6 +92,27 @@ def test_training_monitor_runs_in_the_background_and_can_stop(tiny):
     stopper.close()
 
 
+def test_space_editor_keeps_what_it_has_no_control_for_and_its_subnets_load_back(tmp_path):
+    from nasrec_lab.space import load_architecture
+
+    wide = FULL.replace(name="wide", embedding_dim=32, interaction_fields=4)
+    ed = SpaceEditor(wide)
+    assert ed.space is wide
+    ed.blocks.value = 5
+    assert (ed.space.name, ed.space.num_blocks, ed.space.embedding_dim, ed.space.interaction_fields) == \
+        ("custom-wide", 5, 32, 4)
+    ed.blocks.value = 7
+    assert ed.space is wide  # edited back: the space it started from
+    ed.blocks.value = 4
+    viewer = ArchitectureViewer(space=ed.space, export_dir=tmp_path)
+    arch = ed.sample()
+    viewer.show(arch)
+    (tmp_path / "shown.json").write_text(viewer.json.value)  # what a user copies out of the JSON box
+    loaded, space = load_architecture(tmp_path / "shown.json")
+    assert loaded == arch and space == ed.space
+    ed.close()
+
+
 def test_pareto_explorer_click_shows_the_subnet(tiny, tmp_path):
     viewer = ArchitectureViewer(schema=tiny.schema, space=SMALL, data=tiny, export_dir=tmp_path, train_steps=5)
     ex = ParetoExplorer(viewer, interval=0.01)
@@ -126,8 +147,13 @@ def test_dashboard_runs_a_tiny_search(tiny, tmp_path):
     assert dash.run_button.disabled  # invalid space: nothing to run
     dash.editor.sparse["efc"].value = True
     assert not dash.run_button.disabled
+    dash.editor.sampler.value = "single-path"
     dash.run().join()
     assert dash.error is None and "done" in dash.state.value
+    from nasrec_lab.training import read_checkpoint
+
+    # the sampler chosen in the editor trained the supernet
+    assert read_checkpoint(tmp_path / "dash" / "supernet" / "checkpoint.pt")["sampler"]["strategy"] == "single-path"
     assert len(dash.pareto.rows) == 4 and len(dash.training.steps) >= 1
     assert (tmp_path / "dash" / "search.sqlite").exists()
     dash.close()
