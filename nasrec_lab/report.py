@@ -232,7 +232,18 @@ def executed_notebook_path(notebook: Path, output: Path) -> Path:
     executed = output.with_suffix(".ipynb")
     if _same_file(executed, notebook):
         executed = output.with_suffix(".executed.ipynb")
+    if executed.exists() and not _written_by_a_report(executed):
+        raise ValueError(f"{executed}: exists and is not the executed copy of an earlier report; the report "
+                         f"{output.name} would replace it (choose another -o, or move the notebook)")
     return executed
+
+
+def _written_by_a_report(path: Path) -> bool:
+    """Whether ``path`` is a notebook papermill executed (what a report leaves beside its HTML)."""
+    try:
+        return "papermill" in json.loads(path.read_text()).get("metadata", {})
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def notebooks_dir() -> Path:

@@ -26,7 +26,8 @@ SUBCOMMANDS = [add_demo, add_synth, add_preprocess, add_arch, add_train, add_sea
 
 # Errors a user can cause and fix (including the machine's limits: memory, disk, permissions, a
 # damaged SQLite file): one line on stderr, exit code 2, never a traceback.
-USER_ERRORS = (CLIError, DataFormatError, ValueError, KeyError, OSError, MemoryError, sqlite3.DatabaseError)
+USER_ERRORS = (CLIError, DataFormatError, ValueError, KeyError, OSError, MemoryError, sqlite3.DatabaseError,
+               FloatingPointError)  # a training diverged by the settings given (its lr)
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:

@@ -77,7 +77,11 @@ def load_arch_and_space(path: str, space_name: str | None):
 
     arch, space = load_architecture(path)
     if space_name is not None:
-        space = get_space(space_name)
+        asked = get_space(space_name)
+        if space is not None and asked != space:
+            raise CLIError(f"{path} carries its space {space.name!r}; --space {space_name} differs (--space is for "
+                           "an architecture file without one)")
+        space = asked
     space = space or get_space("full")
     validate(arch, space, path=not arch.is_subnet)
     return arch, space

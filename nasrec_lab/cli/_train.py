@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ..baselines import BASELINES
@@ -71,6 +70,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
                    help="how EFC / Dot-Product / Attention field projections start (default: the final recipe's, "
                         "identity; xavier is the release's; README, Training)")
     s.add_argument("--out", help="save the trained model here (.pt)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     _final_options(s)
     s.set_defaults(func=cmd_train_subnet)
 
@@ -79,6 +79,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     b.add_argument("name", choices=tuple(BASELINES), help="a baseline from the registry")
     b.add_argument("--data", required=True)
     b.add_argument("--out", help="save the trained model here (.pt)")
+    b.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     _final_options(b)
     b.set_defaults(func=cmd_train_baseline)
 
@@ -92,6 +93,7 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--whole-path", action="store_true", help="fine-tune every weight of the path, not just the head")
     f.add_argument("--eval-batches", type=int, help="validation batches of 8192 (default: the whole split)")
     f.add_argument("--out", help="save the fine-tuned subnet here (.pt)")
+    f.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     add_json(f)
     _train_options(f, FINETUNE)
     f.set_defaults(func=cmd_finetune)
@@ -116,10 +118,13 @@ def cmd_train_supernet(args: argparse.Namespace) -> int:
     rank, world = ddp.init_distributed(resolve_device(args.device).type)
     log = out / "log.jsonl"
 
+    if rank == 0 and not args.resume:
+        log.unlink(missing_ok=True)  # a killed run's, with no checkpoint (else refused above): its steps run again
+
     def write_log(event) -> None:
         if rank == 0:
-            with open(log, "a") as fh:
-                fh.write(json.dumps({"event": type(event).__name__, **event.to_json()}) + "\n")
+            with open(log, "a") as fh:  # strict JSON: a non-finite loss is null
+                fh.write(dumps({"event": type(event).__name__, **event.to_json()}) + "\n")
 
     trainer = supernet_trainer(ds, args.space, args.steps, seed=args.seed, sampler=args.sampler,
                                warmup_steps=args.warmup_steps, layernorm=not args.no_layernorm,
@@ -127,7 +132,7 @@ def cmd_train_supernet(args: argparse.Namespace) -> int:
                                callbacks=[FunctionCallback(on_step=write_log)], progress=not args.no_progress,
                                rank=rank, world_size=world, sparse_grad=world == 1,
                                batch_size=args.batch_size, lr=args.lr, checkpoint_every=args.checkpoint_every,
-                               initial_accumulator=args.initial_accumulator,
+                               initial_accumulator=args.initial_accumulator, stop_on_divergence=True,
                                device=args.device, bf16=args.bf16)
     if args.resume:
         if not ckpt.exists():
@@ -167,9 +172,25 @@ def _final_options(p: argparse.ArgumentParser) -> None:
     add_threads(p)
 
 
+def check_out_file(path: str | None, overwrite: bool) -> None:
+    """Refuse an ``--out`` that would replace a user's file unasked, or that is a folder, before any training."""
+    if path is None:
+        return
+    out = Path(path)
+    if out.is_dir():
+        raise CLIError(f"--out {out}: is a folder; name the model file (MODEL.pt)")
+    if out.exists() and not overwrite:
+        raise CLIError(f"--out {out}: exists; pass --overwrite to replace it")
+
+
 def _run_final(args: argparse.Namespace, model, ds, kind: str, extra: dict) -> int:
     from ..training import final_recipe, train_final
 
+    if args.epochs is not None and (args.max_epochs is not None or args.patience is not None):
+        given = " and ".join(f for f, v in (("--max-epochs", args.max_epochs), ("--patience", args.patience)) if v
+                             is not None)
+        raise CLIError(f"{given} set early stopping, --epochs the fixed-epochs protocol: give one or the other")
+    check_out_file(args.out, args.overwrite)
     recipe = final_recipe(kind, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                           max_epochs=args.max_epochs, patience=args.patience)
     res = train_final(model, ds, recipe, seed=args.seed, device=args.device, bf16=args.bf16,
@@ -218,6 +239,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from ..training import finetune, supernet_from_checkpoint
 
     apply_threads(args)
+    check_out_file(args.out, args.overwrite)
     net = supernet_from_checkpoint(args.supernet)
     arch, _ = load_arch_and_space(args.arch, None)
     validate(arch, net.space)

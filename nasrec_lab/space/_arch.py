@@ -43,8 +43,13 @@ class Block:
         object.__setattr__(self, "right", int(self.right))
         object.__setattr__(self, "dense_width", int(self.dense_width))
         object.__setattr__(self, "sparse_width", int(self.sparse_width))
-        object.__setattr__(self, "dense_sparse_interact", bool(self.dense_sparse_interact))
-        object.__setattr__(self, "deep_fm", bool(self.deep_fm))
+        for flag in ("dense_sparse_interact", "deep_fm"):
+            value = getattr(self, flag)
+            # JSON true/false (or 0/1); bool() would read "no" as on
+            if not (isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b"  # numpy's
+                    or (isinstance(value, int) and value in (0, 1))):
+                raise ValueError(f"block field {flag!r} must be true or false, got {value!r}")
+            object.__setattr__(self, flag, bool(value))
 
     @property
     def reads_dense_set(self) -> bool:

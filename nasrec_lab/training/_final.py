@@ -73,19 +73,39 @@ def train_final(model: torch.nn.Module, data: CTRDataset, recipe: Recipe, *, see
     ``early-stopping``: epochs on ``train`` with the validation log loss after each; stop after
     ``patience`` epochs without improvement (or ``max_epochs``), restore the best epoch's weights.
     ``fixed-epochs``: ``epochs`` on ``train+val`` (the paper's protocol). ``steps`` caps the
-    training length (tests, quick looks); the schedule is then laid over those steps.
+    training length (tests, quick looks): at most that many steps, never more than the recipe's own
+    length; the schedule is then laid over them. ``seed`` fixes the initial weights' draw outside
+    and every random draw of the training (dropout, the loader's order), so a seed is one result.
 
     >>> res = train_final(build_baseline("dlrm", ds.schema), ds, final_recipe("baseline"))  # doctest: +SKIP
     >>> res.test_logloss, res.best_epoch                                                    # doctest: +SKIP
     """
-    early = recipe.protocol == "early-stopping"
     if recipe.protocol == "steps":
         raise ValueError(f"recipe {recipe.name!r} is step-based; final training needs fixed-epochs or early-stopping")
-    cfg = recipe.train_config(seed=seed, device=device, bf16=bf16, progress=progress, eval_batches=None)
+    with torch.random.fork_rng(devices=_rng_devices(device)):
+        torch.manual_seed(seed)  # dropout (DeepFM's, AutoInt's) draws from torch's global generator
+        return _train_final(model, data, recipe, seed=seed, device=device, bf16=bf16, progress=progress,
+                            callbacks=callbacks, steps=steps)
+
+
+def _rng_devices(device: str) -> list[int]:
+    from ._trainer import resolve_device
+
+    dev = resolve_device(device)
+    return [dev.index or 0] if dev.type == "cuda" else []
+
+
+def _train_final(model: torch.nn.Module, data: CTRDataset, recipe: Recipe, *, seed: int, device: str, bf16: bool,
+                 progress: bool, callbacks: Sequence[Callback], steps: int | None) -> FinalResult:
+    early = recipe.protocol == "early-stopping"
+    cfg = recipe.train_config(seed=seed, device=device, bf16=bf16, progress=progress, eval_batches=None,
+                              stop_on_divergence=True)
     if steps is not None:
+        per_epoch = len(data.loader(cfg.train_split, cfg.batch_size, shuffle=True, seed=seed))
+        steps = min(int(steps), max(1, int(round(cfg.epochs * per_epoch))))  # a cap, not a new length
         cfg = recipe.replace(protocol="steps", steps=steps).train_config(
             seed=seed, device=device, bf16=bf16, progress=progress, eval_batches=None,
-            train_split=cfg.train_split, eval_split=cfg.eval_split)
+            train_split=cfg.train_split, eval_split=cfg.eval_split, stop_on_divergence=True)
     check_labels(data, [cfg.train_split, "test"] + (["val"] if early else []))
     t0 = time.perf_counter()
     trainer = Trainer(model, data, cfg, callbacks=callbacks)

@@ -59,6 +59,9 @@ class TrainConfig:
     device: str = "auto"
     bf16: bool = False
     progress: bool = True
+    #: raise FloatingPointError at the first non-finite loss (one process): the weights are lost from there.
+    #: Off where a diverged run is a result to record (a candidate's NaN score), on for training runs
+    stop_on_divergence: bool = False
 
     def __post_init__(self) -> None:
         if self.steps is None and self.epochs is None:
@@ -217,6 +220,12 @@ class Trainer:
             while self.step < end and not self._stop.is_set():
                 loss, arch = self.train_step(next(batches))
                 self.last_loss = loss
+                if cfg.stop_on_divergence and not math.isfinite(loss) and self.world_size == 1:
+                    # the step has made the weights non-finite: stop before a checkpoint keeps them (with
+                    # several processes every rank turns non-finite a step later; they stop at the end)
+                    raise FloatingPointError(f"training loss is {loss} at step {self.step}: training diverged "
+                                             f"(lr {cfg.lr}); the weights are no longer finite, the last "
+                                             "checkpoint written before this step is kept")
                 if bar is not None:
                     bar.update(1)
                     if self.step % cfg.log_every == 0:

@@ -114,6 +114,32 @@ def test_each_case_is_one_line_with_exit_code_2(tiny, tmp_path):
         "label as feature": (["preprocess", "csv", str(tmp_path / "five.csv"), "--label", "y", "--dense", "a,y",
                               "--sparse", "c", "--out", "o"], "preprocess", "label 'y' is also listed"),
     }
+    # final training: conflicting protocols, a file's space overridden, an --out that is not free, divergence
+    from nasrec_lab.space import load_architecture, save_architecture
+
+    small, _ = load_architecture("criteo_small")
+    save_architecture(tmp_path / "small.json", small, "small")
+    bad_flag = json.loads((tmp_path / "small.json").read_text())
+    bad_flag["blocks"][0]["deep_fm"] = "no"
+    (tmp_path / "bad_flag.json").write_text(json.dumps(bad_flag))
+    (tmp_path / "model.pt").write_text("a file of the user's\n")
+    baseline = ["train-baseline", "dlrm", "--data", d, "--steps", "3", "--batch-size", "64", "--no-progress"]
+    cases |= {
+        "epochs with early stopping": (baseline + ["--epochs", "1", "--max-epochs", "7"], "train-baseline",
+                                       "--max-epochs set early stopping, --epochs the fixed-epochs protocol"),
+        "space other than the file's": (["train-subnet", str(tmp_path / "small.json"), "--data", d, "--space", "full",
+                                         "--steps", "2", "--no-progress"], "train-subnet",
+                                        "carries its space 'small'; --space full differs"),
+        "flag that is not a bool": (["arch", "show", str(tmp_path / "bad_flag.json")], "arch",
+                                    "block field 'deep_fm' must be true or false, got 'no'"),
+        "out over a file": (baseline + ["--out", str(tmp_path / "model.pt")], "train-baseline",
+                            "model.pt: exists; pass --overwrite"),
+        "out a folder": (baseline + ["--out", str(tmp_path / "a_folder")], "train-baseline", "a_folder: is a folder"),
+        "baseline diverged": (baseline + ["--lr", "1e30"], "train-baseline", "training diverged (lr 1e+30)"),
+        "supernet diverged": (["train-supernet", "--data", d, "--space", "small", "--steps", "10", "--batch-size", "64",
+                               "--lr", "1e30", "--out", str(tmp_path / "div"), "--no-progress"], "train-supernet",
+                              "training loss is nan", "training diverged"),
+    }
     # refused before the search is created in the store (a search left there would block the corrected command)
     kind = torch.load(ck, map_location="cpu", weights_only=True)
     torch.save({**kind, "kind": "subnet"}, tmp_path / "subnet.pt")
@@ -153,6 +179,8 @@ def test_each_case_is_one_line_with_exit_code_2(tiny, tmp_path):
     assert not (tmp_path / "dev.sqlite").exists()
     assert (tmp_path / "empty.sqlite").stat().st_size == 0  # refused, not started over
     assert (tmp_path / "five.csv").read_text().startswith("y,a,c\n1,2,x")  # not replaced by raw rows
+    assert (tmp_path / "model.pt").read_text() == "a file of the user's\n"
+    assert not (tmp_path / "div" / "checkpoint.pt").exists()  # the diverged supernet left no non-finite checkpoint
     assert not (tmp_path / "never").exists()
 
 

@@ -65,6 +65,14 @@ def test_the_source_notebook_is_never_written(hostile_report, tmp_path):
         report(source, d / "other.ipynb")  # the HTML would land where the executed notebook goes
     assert source.read_bytes() == before
     assert executed_notebook_path(source, tmp_path / "r.html") == tmp_path / "r.ipynb"
+    # a notebook of the user's where the executed copy would go: refused, kept; an earlier report's copy is replaced
+    mine = tmp_path / "mine.ipynb"
+    nbformat.write(_notebook(), mine)
+    kept = mine.read_bytes()
+    with pytest.raises(ValueError, match="mine.ipynb: exists and is not the executed copy of an earlier report"):
+        executed_notebook_path(source, tmp_path / "mine.html")
+    assert mine.read_bytes() == kept
+    assert executed_notebook_path(source, d / "report.executed.html") == d / "report.executed.ipynb"
 
 
 def test_embedded_json_cannot_close_its_script():

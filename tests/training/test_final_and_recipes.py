@@ -181,6 +181,34 @@ def test_fixed_epochs_is_the_papers_protocol(small_synth):
     assert res.protocol == "fixed-epochs" and res.best_epoch is None and res.steps == -(-n // 1024)
 
 
+def test_a_seed_is_one_result_with_dropout_and_leaves_the_callers_generator_alone(small_synth):
+    """DeepFM's dropout draws from torch's global generator: the final training seeds it from its seed."""
+    from nasrec_lab.baselines import build_baseline
+
+    def run(seed):
+        return train_final(build_baseline("deepfm", small_synth.schema, seed=0), small_synth,
+                           final_recipe("baseline", batch_size=256), seed=seed, steps=8).test_logloss
+
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    first = run(0)
+    assert torch.equal(torch.get_rng_state(), before)  # forked: the caller's stream is untouched
+    torch.manual_seed(999)  # whatever the caller's generator holds
+    assert run(0) == first and run(1) != first
+
+
+def test_steps_cap_a_final_training_and_never_lengthen_it(small_synth):
+    from nasrec_lab.baselines import build_baseline
+
+    per_epoch = -(-len(small_synth.split("train+val")) // 1024)
+    capped = train_final(build_baseline("logistic-regression", small_synth.schema), small_synth,
+                         final_recipe("baseline", epochs=1, batch_size=1024), steps=3)
+    assert capped.steps == 3 < per_epoch and capped.protocol == "fixed-epochs, capped at 3 steps"
+    long = train_final(build_baseline("logistic-regression", small_synth.schema), small_synth,
+                       final_recipe("baseline", epochs=1, batch_size=1024), steps=10 * per_epoch)
+    assert long.steps == per_epoch and long.epochs == 1.0  # the recipe's one epoch, not ten
+
+
 def _tiny_search(tmp_path, small_synth):
     from nasrec_lab.pipeline import supernet_trainer
 

@@ -155,6 +155,20 @@ def test_killed_run_resumed_ends_bit_identical(tiny, tmp_path):
     assert again.wait(timeout=120) == 2 and "pass --resume" in again.stderr.read()
 
 
+def test_a_fresh_run_over_a_killed_runs_folder_starts_its_log_over(tiny, tmp_path):
+    """Killed before its first checkpoint, a run leaves a log and no checkpoint; the same command run
+    again (not a resume: there is nothing to resume) trains those steps again and logs them once."""
+    from nasrec_lab.cli import main
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "log.jsonl").write_text(json.dumps({"event": "StepEvent", "step": 10, "stale": True}) + "\n")
+    assert main(["train-supernet", "--data", str(tiny.path), "--space", "small", "--steps", "20", "--batch-size", "64",
+                 "--out", str(out), "--no-progress", "--threads", "1"]) == 0
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [10, 20] and not any(r.get("stale") for r in records)
+
+
 def test_two_process_ddp_equals_one_process_with_the_global_batch(tiny, tmp_path):
     common = ["--data", str(tiny.path), "--space", "small", "--steps", "6", "--seed", "2", "--warmup-steps", "0",
               "--no-progress", "--threads", "1", "--checkpoint-every", "100", "--device", "cpu"]
