@@ -19,6 +19,7 @@ from ..training import (
     GROUND_TRUTH,
     TrainConfig,
     Trainer,
+    check_schema,
     evaluate,
     finetune,
     resolve_device,
@@ -104,6 +105,8 @@ class CandidateScorer:
         else:
             self.supernet = supernet_from_checkpoint(supernet)
         self.supernet_id = None if supernet is None or isinstance(supernet, SuperNet) else str(supernet)
+        if self.supernet is not None:  # another schema's ids would index past its tables
+            check_schema(self.supernet.schema, self.data, f"the supernet {self.supernet_id or ''}".rstrip())
         if self.supernet is None and self.config.mode != "scratch":
             raise ValueError(f"scoring mode {self.config.mode!r} needs a supernet")
         self.space = get_space(space) if space is not None else (self.supernet.space if self.supernet else None)

@@ -240,6 +240,10 @@ def test_a_refused_search_leaves_nothing_in_the_store(search_setup, tmp_path):
                 SearchRunner(store=store, name="s", searcher=make_searcher("random", "small", budget=2),
                              spec=ScorerSpec(str(data), str(supernet), QUICK), budget=2)
         assert store.searches() == []
+    from nasrec_lab.search import CandidateScorer
+
+    with pytest.raises(ValueError, match="was built for schema"):  # the scorer alone, as a notebook may use it
+        CandidateScorer(other, ckpt, QUICK)
 
 
 @pytest.mark.parametrize("name", ["random", "tpe"])
