@@ -699,7 +699,11 @@ def iter_parquet_blocks(
         sparse = np.empty((len(fmt.sparse), n), np.int32)
         tables, counts = [], []
         for j, c in enumerate(fmt.sparse):
-            sparse[j], table_j, counts_j = hash_column(batch.column(c))
+            col = batch.column(c)
+            if pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_binary(col.type):
+                # an empty text value is missing (id 0), as an empty field of a delimited file is
+                col = pc.if_else(pc.equal(col, pa.scalar("", col.type)), pa.scalar(None, col.type), col)
+            sparse[j], table_j, counts_j = hash_column(col)
             tables.append(table_j)
             counts.append(counts_j)
         yield ParsedBlock(lab.astype(np.int8), dense, sparse, 0, row, n, tables, counts)

@@ -170,3 +170,17 @@ def test_a_spec_with_fewer_field_pairs_than_interactions_is_refused_not_a_hang(t
     ds = synthesize(tmp_path / "three", rows=1000, seed=0, spec=SyntheticSpec(n_sparse=3, table_sizes=(10, 20, 30),
                                                                                 fm_pairs=3))
     assert ds.schema.table_sizes == (10, 20, 30)
+
+
+def test_an_empty_text_value_is_missing_in_parquet_as_in_a_delimited_file(tmp_path):
+    from nasrec_lab.data import csv_format
+
+    fmt = csv_format(label="y", dense=("d",), sparse=("s",), columns=("y", "d", "s"))
+    values = ["a", "", "b", None] * 25
+    pq.write_table(pa.table({"y": [0, 1] * 50, "d": [1.0] * 100, "s": values}), tmp_path / "t.parquet")
+    (tmp_path / "t.csv").write_text("y,d,s\n" + "".join(f"{i % 2},1.0,{v or ''}\n" for i, v in enumerate(values)))
+    opts = PreprocessOptions(split="random", split_seed=0)
+    a = preprocess([tmp_path / "t.parquet"], tmp_path / "a", fmt=fmt, options=opts)
+    b = preprocess([tmp_path / "t.csv"], tmp_path / "b", fmt=fmt, options=opts)
+    ids = [np.concatenate([ds.split(n).column("sparse")[:, 0] for n in ("train", "val", "test")]) for ds in (a, b)]
+    assert np.array_equal(ids[0], ids[1]) and (ids[0] == 0).sum() == 50  # "" and null both id 0, in both
