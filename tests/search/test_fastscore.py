@@ -59,6 +59,23 @@ def test_cached_head_equals_the_plain_fine_tuned_head(tiny):
     torch.testing.assert_close(net.head.weight, before)
 
 
+def test_batches_featurized_together_train_the_same_head(tiny):
+    """On a GPU several fine-tuning batches go through the trunk at once (fewer kernel launches); the
+    trunk is row-wise, so the head is the one trained batch by batch (run here on the CPU)."""
+    net = _supernet(tiny, "full", True)
+    arch = PathSampler("full", seed=1).sample(6)
+    tc = TrainConfig(steps=10, batch_size=32, lr=0.04, eval_batches=1, eval_batch_size=100, seed=4,
+                     progress=False, device="cpu")
+    sub, m_plain = finetune(net, arch, tiny, tc)
+    one, m_one = cached_finetune(net, arch, tiny, tc, feature_group=1)
+    four, m_four = cached_finetune(net, arch, tiny, tc, feature_group=4)  # 10 steps: groups of 4, 4 and 2
+    for head in (one, four):
+        torch.testing.assert_close(head["weight"], sub.head.weight.detach(), rtol=1e-5, atol=1e-6)
+    assert m_four.logloss == pytest.approx(m_one.logloss, abs=1e-6) == pytest.approx(m_plain.logloss, abs=1e-6)
+    with pytest.raises(ValueError, match="feature_group must be at least 1"):
+        cached_finetune(net, arch, tiny, tc, feature_group=-1)
+
+
 def test_whole_path_fine_tuning_takes_the_plain_path(tiny, monkeypatch):
     net = _supernet(tiny, "small", True)
     arch = PathSampler("small", seed=0).sample(1)
