@@ -83,9 +83,11 @@ def cmd_arch_cost(args: argparse.Namespace) -> int:
 
 
 def cmd_arch_show(args: argparse.Namespace) -> int:
+    from ..space import architecture_document
+
     arch, space = load_arch_and_space(args.arch, args.space)
     if args.json:
-        print(dumps({**arch.to_json(), "space": space.name}, indent=2))
+        print(dumps(architecture_document(arch, space), indent=2))  # reloads as it is, a custom space too
         return 0
     print(f"architecture {arch.hash()} in space {space.name} ({len(arch.blocks)} blocks)")
     for i, b in enumerate(arch.blocks):

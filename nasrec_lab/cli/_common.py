@@ -79,8 +79,10 @@ def load_arch_and_space(path: str, space_name: str | None):
     if space_name is not None:
         asked = get_space(space_name)
         if space is not None and asked != space:
-            raise CLIError(f"{path} carries its space {space.name!r}; --space {space_name} differs (--space is for "
-                           "an architecture file without one)")
+            theirs, mine = space.to_json(), asked.to_json()
+            differ = ", ".join(f"{k} {theirs[k]} vs {mine[k]}" for k in theirs if k != "name" and theirs[k] != mine[k])
+            raise CLIError(f"{path} carries its space {space.name!r}; --space {space_name} differs ({differ or 'name'}; "
+                           "--space is for an architecture file without one)")
         space = asked
     space = space or get_space("full")
     validate(arch, space, path=not arch.is_subnet)

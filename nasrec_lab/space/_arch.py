@@ -19,6 +19,14 @@ from ._space import SearchSpace, get_space
 ARCH_FORMAT = "nasrec-lab/architecture-v1"
 
 
+def _integer(value: Any, name: str) -> int:
+    """An index or a width as JSON gives it: an integer (``int()`` would read 64.9 as 64 and "16" as 16)."""
+    if isinstance(value, bool) or not (isinstance(value, int) or getattr(getattr(value, "dtype", None), "kind", "")
+                                       in "iu" and getattr(value, "ndim", 1) == 0):
+        raise ValueError(f"block field {name!r} must hold integers, got {value!r}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Block:
     """One choice block."""
@@ -35,14 +43,12 @@ class Block:
     deep_fm: bool = False
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "dense_in", tuple(sorted(set(int(i) for i in self.dense_in))))
-        object.__setattr__(self, "sparse_in", tuple(sorted(set(int(i) for i in self.sparse_in))))
+        object.__setattr__(self, "dense_in", tuple(sorted(set(_integer(i, "dense_in") for i in self.dense_in))))
+        object.__setattr__(self, "sparse_in", tuple(sorted(set(_integer(i, "sparse_in") for i in self.sparse_in))))
         object.__setattr__(self, "dense_ops", tuple(self.dense_ops))
         object.__setattr__(self, "sparse_ops", tuple(self.sparse_ops))
-        object.__setattr__(self, "left", int(self.left))
-        object.__setattr__(self, "right", int(self.right))
-        object.__setattr__(self, "dense_width", int(self.dense_width))
-        object.__setattr__(self, "sparse_width", int(self.sparse_width))
+        for name in ("left", "right", "dense_width", "sparse_width"):
+            object.__setattr__(self, name, _integer(getattr(self, name), name))
         for flag in ("dense_sparse_interact", "deep_fm"):
             value = getattr(self, flag)
             # JSON true/false (or 0/1); bool() would read "no" as on
@@ -330,9 +336,16 @@ def _single(v: Any, name: str) -> int:
 
 def to_release_json(arch: Architecture, space: SearchSpace | str, **extra: Any) -> dict[str, Any]:
     """Export in the release's format (``config`` names the space)."""
+    from ._space import PRESETS
+
     space = get_space(space)
-    if space.release_config is None:
-        raise ValueError(f"space {space.name!r} has no counterpart in the release (only 'full' and 'small' do)")
+    release = next((p for p in PRESETS.values() if p.release_config and p.release_config == space.release_config),
+                   None)
+    # the release numbers operators by its config's node list: a space derived from a preset with other
+    # operators (it keeps the preset's release_config) would be written with wrong indices
+    if release is None or (space.node_names, space.interactions) != (release.node_names, release.interactions):
+        raise ValueError(f"space {space.name!r} has no counterpart in the release (only 'full' and 'small' do, "
+                         "with their own operators)")
     nodes = space.node_names
     micro, macro = [], []
     for b in arch.blocks:

@@ -210,6 +210,8 @@ define_operator("sigmoid-gating", "dense", reads=("left", "right"), label="Sigmo
                 flops="c² + w·c (the second term 0 when c = w)", release_name="sigmoid-gating")
 define_operator("sum", "dense", reads=("left", "right"), symmetric=True, label="Sum", flops="w·c (0 when c = w)",
                 release_name="sum")
+#: heads of the Attention operator (the release's): the embedding size must be a multiple of it
+ATTENTION_HEADS = 8
 define_operator("attention", "sparse", label="Attention", flops="e·|sparse_in|·m + 6·m·e² + 2·m²·e",
                 release_name="transformer")
 define_operator("efc", "sparse", label="EFC", flops="e·|sparse_in|·m", release_name="linear-3d")

@@ -11,6 +11,7 @@ from typing import Any
 
 # The operators' metadata lives in ``_operators`` (registered once); these names stay importable here.
 from ._operators import (  # noqa: F401
+    ATTENTION_HEADS,
     BINARY_DENSE_OPS,
     DENSE_SET_OPS,
     INTERACTIONS,
@@ -78,6 +79,9 @@ class SearchSpace:
                 problems.append(f"interactions: unknown module {i!r} (known: {list(INTERACTIONS)})")
         if self.embedding_dim < 1 or self.interaction_fields < 1:
             problems.append("embedding_dim and interaction_fields must be >= 1")
+        elif "attention" in self.sparse_ops and self.embedding_dim % ATTENTION_HEADS:
+            problems.append(f"embedding_dim {self.embedding_dim} is not a multiple of Attention's {ATTENTION_HEADS} "
+                            "heads")
         if problems:
             raise ValueError(f"invalid search space {self.name!r}: " + "; ".join(problems))
 

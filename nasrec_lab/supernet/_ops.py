@@ -25,9 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..space import _operators
-from ..space._operators import OperatorInfo
+from ..space._operators import ATTENTION_HEADS, OperatorInfo
 
-ATTENTION_HEADS = 8
 ATTENTION_LN_INIT = 0.17  # the release initialises the Attention operator's LayerNorm weights to 0.17
 
 

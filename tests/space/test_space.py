@@ -48,6 +48,7 @@ def test_presets_are_the_papers_spaces():
         ({"max_inputs": 0}, "max_inputs"),
         ({"interactions": ("bogus",)}, "unknown module 'bogus'"),
         ({"dense_ops": ("convolution",)}, "'convolution' is not a dense operator"),
+        ({"embedding_dim": 12}, "embedding_dim 12 is not a multiple of Attention's 8 heads"),
     ],
 )
 def test_invalid_spaces_say_what_is_wrong(changes, message):
@@ -107,6 +108,35 @@ def test_release_files_load_into_the_right_space_and_round_trip(name):
         assert block_raw["dense_left_idx"] == block_out["dense_left_idx"]
     assert [m["active_nodes"] for m in raw["micro"]] == [m["active_nodes"] for m in exported["micro"]]
     assert load_architecture(path) == (arch, space)
+
+
+def test_a_space_derived_from_a_preset_with_other_operators_has_no_release_counterpart():
+    """Its release_config is the preset's, but the release numbers nodes by its own operator list:
+    writing the derived space's indices under that config would swap operators silently."""
+    arch, _ = load_architecture("criteo_full")
+    swapped = FULL.replace(name="mine", sparse_ops=("efc", "attention"))
+    assert swapped.release_config == FULL.release_config  # what made the export look possible
+    with pytest.raises(ValueError, match="'mine' has no counterpart in the release"):
+        to_release_json(arch, swapped)
+    assert from_release_json(to_release_json(arch, FULL))[0] == arch
+    fewer_blocks = FULL.replace(name="three", num_blocks=3)  # the release writes num_blocks: fine
+    three = Architecture(arch.blocks[:3])
+    assert from_release_json(to_release_json(three, fewer_blocks))[0] == three
+
+
+@pytest.mark.parametrize("field, value", [("dense_width", 64.9), ("sparse_width", "16"), ("dense_in", [0.9]),
+                                          ("left", True), ("deep_fm", "no"), ("dense_sparse_interact", 2)])
+def test_block_fields_of_another_type_are_refused_not_truncated(field, value):
+    arch, _ = load_architecture("criteo_small")
+    d = arch.to_json()
+    d["blocks"][0][field] = value
+    with pytest.raises(ValueError, match=f"blocks\\[0\\]: block field '{field}' must"):
+        Architecture.from_json(d)
+    original = arch.to_json()["blocks"][0][field]
+    # numpy's integers and booleans (a data frame's, a sampler's) are the values they hold
+    d["blocks"][0][field] = [np.int64(v) for v in original] if isinstance(original, list) else \
+        (np.bool_(original) if isinstance(original, bool) else np.int64(original))
+    assert Architecture.from_json(d) == arch
 
 
 def test_hash_ignores_index_order_and_unused_choices():
@@ -217,3 +247,18 @@ def test_space_package_does_not_import_torch():
     code = "import sys, nasrec_lab.space; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"
+
+
+def test_arch_show_json_reloads_as_the_same_architecture_and_space(tmp_path, capsys):
+    from nasrec_lab.cli import main
+    from nasrec_lab.space import save_architecture
+
+    arch, _ = load_architecture("criteo_full")
+    three = FULL.replace(name="three", num_blocks=3)  # a space no preset is
+    save_architecture(tmp_path / "a.json", Architecture(arch.blocks[:3]), three)
+    capsys.readouterr()
+    assert main(["arch", "show", str(tmp_path / "a.json"), "--json"]) == 0
+    (tmp_path / "shown.json").write_text(capsys.readouterr().out)
+    assert load_architecture(tmp_path / "shown.json") == (Architecture(arch.blocks[:3]), three)
+    assert main(["arch", "show", str(tmp_path / "shown.json"), "--space", "full"]) == 2  # the file's space differs
+    assert "num_blocks 3 vs 7" in capsys.readouterr().err
