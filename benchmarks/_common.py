@@ -23,19 +23,15 @@ def save_result(result: dict[str, Any], name: str, out: str | Path | None = None
 def synthetic_data(path: Path, *, rows: int, seed: int, preset: str = "default", part: int = 0):
     """The synthetic data set at ``path`` (one of ``SYNTHETIC_PRESETS``; ``part`` as in ``synthesize``),
     generated there first unless a kept work dir already holds it."""
-    import json
-
-    from nasrec_lab.data import SYNTHETIC_PRESETS, CTRDataset, synthesize, synthetic_record
+    from nasrec_lab.data import SYNTHETIC_PRESETS, CTRDataset, synthesize, synthetic_differences
 
     if (path / "manifest.json").exists():
         ds = CTRDataset(path)
-        # a kept work dir made for another click model or size must not stand in for this one
         kept = ds.manifest.get("synthetic") or {}
-        # compared as the manifest holds it: through JSON (tuples come back as lists)
-        wanted = json.loads(json.dumps(synthetic_record(SYNTHETIC_PRESETS[preset], rows=rows, seed=seed, part=part)))
-        differ = [k for k, v in wanted.items() if kept.get(k) != v]
-        if differ:
-            raise ValueError(f"{path}: the kept data set differs from the one asked for in {differ} "
+        # a kept work dir made for another click model or size must not stand in for this one
+        differ = synthetic_differences(ds, SYNTHETIC_PRESETS[preset], rows=rows, seed=seed, part=part)
+        if differ is None or differ:
+            raise ValueError(f"{path}: the kept data set differs from the one asked for in {differ or 'not synthetic'} "
                              f"(it holds {kept.get('spec', {}).get('preset')!r}, {kept.get('rows')} rows, seed "
                              f"{kept.get('seed')}; asked {preset!r}, {rows} rows, seed {seed}); use another work dir")
         return ds

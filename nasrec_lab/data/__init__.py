@@ -7,7 +7,16 @@ from ._loader import Batch, BatchLoader
 from ._preprocess import FORMATS, PreprocessOptions, csv_columns, preprocess
 from ._schema import PRESET_SCHEMAS, FeatureSchema
 from ._split import autoctr_assignment, random_assignment, stratified_folds
-from ._synthetic import SYNTHETIC_PRESETS, ClickModel, SyntheticSpec, synthesize, synthetic_record, write_raw_criteo
+from ._synthetic import (
+    SYNTHETIC_PRESETS,
+    ClickModel,
+    SyntheticSpec,
+    open_or_synthesize,
+    synthesize,
+    synthetic_differences,
+    synthetic_record,
+    write_raw_criteo,
+)
 
 __all__ = [
     "AVAZU",
@@ -33,7 +42,9 @@ __all__ = [
     "preprocess",
     "random_assignment",
     "stratified_folds",
+    "open_or_synthesize",
     "synthesize",
+    "synthetic_differences",
     "synthetic_record",
     "write_raw_criteo",
 ]

@@ -32,6 +32,7 @@ stream, so the default preset's rows do not change):
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -338,6 +339,38 @@ def synthetic_record(spec: SyntheticSpec, *, rows: int, seed: int, part: int = 0
     'default'
     """
     return {"rows": rows, "seed": seed, "part": part, "spec": asdict(spec)}
+
+
+def synthetic_differences(dataset: CTRDataset, spec: SyntheticSpec, *, rows: int, seed: int,
+                          part: int = 0) -> list[str] | None:
+    """What a kept data set's synthetic record differs in from the one asked for (``[]``: the same
+    data set); ``None`` when it is not synthetic (a preprocessed real data set)."""
+    kept = dataset.manifest.get("synthetic")
+    if not kept:
+        return None
+    # compared as the manifest holds it: through JSON (tuples come back as lists)
+    wanted = json.loads(json.dumps(synthetic_record(spec, rows=rows, seed=seed, part=part)))
+    return [k for k, v in wanted.items() if kept.get(k) != v]
+
+
+def open_or_synthesize(path: str | os.PathLike, *, rows: int, seed: int, spec: SyntheticSpec = SyntheticSpec(),
+                       part: int = 0) -> CTRDataset:
+    """The data set a notebook runs on: the one at ``path`` if it is this synthetic data set, or a
+    real data set a user put there; generated otherwise. A synthetic data set of other settings is
+    generated again in its place (its manifest regenerates it exactly, so nothing is lost), so the
+    same seed and size give the same run whatever the folder held.
+
+    >>> ds = open_or_synthesize("data", rows=100_000, seed=0)   # doctest: +SKIP
+    """
+    path = Path(path)
+    if (path / MANIFEST).exists():
+        ds = CTRDataset(path)
+        differ = synthetic_differences(ds, spec, rows=rows, seed=seed, part=part)
+        if not differ:
+            return ds
+        print(f"{path}: holds the synthetic data set of other settings ({', '.join(differ)}): generated again")
+        return synthesize(path, rows=rows, seed=seed, spec=spec, part=part, overwrite=True)
+    return synthesize(path, rows=rows, seed=seed, spec=spec, part=part)
 
 
 def _check_part(part: int) -> None:

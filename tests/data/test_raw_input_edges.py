@@ -184,3 +184,21 @@ def test_an_empty_text_value_is_missing_in_parquet_as_in_a_delimited_file(tmp_pa
     b = preprocess([tmp_path / "t.csv"], tmp_path / "b", fmt=fmt, options=opts)
     ids = [np.concatenate([ds.split(n).column("sparse")[:, 0] for n in ("train", "val", "test")]) for ds in (a, b)]
     assert np.array_equal(ids[0], ids[1]) and (ids[0] == 0).sum() == 50  # "" and null both id 0, in both
+
+
+def test_a_notebooks_data_folder_is_reused_only_for_the_same_data_set(tmp_path):
+    """The demo run again into the same --out with another seed or size used the first run's rows."""
+    from nasrec_lab.data import CTRDataset, open_or_synthesize
+
+    spec = SyntheticSpec(table_sizes=tuple(int(x) for x in np.geomspace(4, 500, 26)))
+    first = open_or_synthesize(tmp_path / "data", rows=2000, seed=0, spec=spec)
+    stamp = (first.path / "manifest.json").stat().st_mtime_ns
+    again = open_or_synthesize(tmp_path / "data", rows=2000, seed=0, spec=spec)
+    assert (again.path / "manifest.json").stat().st_mtime_ns == stamp  # the same data set: not generated again
+    other = open_or_synthesize(tmp_path / "data", rows=3000, seed=1, spec=spec)
+    apart = synthesize(tmp_path / "apart", rows=3000, seed=1, spec=spec)
+    assert other.manifest["synthetic"]["seed"] == 1 and other.oracle_logloss("test") == apart.oracle_logloss("test")
+    raw = tmp_path / "train.txt"  # a real (preprocessed) data set put there by a user is used as it is
+    write_criteo(raw, n=60)
+    real = preprocess([raw], tmp_path / "real", fmt="criteo")
+    assert open_or_synthesize(real.path, rows=2000, seed=0, spec=spec).manifest == CTRDataset(real.path).manifest
