@@ -67,7 +67,11 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
     blob = json.dumps({**ds.identity(), "space": space,
                        "references": keys, "sampler": strategy, "steps": steps, "batch": batch, "seed": seed,
                        "finetune_steps": finetune_steps, "at": marks} | ({"modes": list(modes)} if whole_path else {})
-                      | ({} if layernorm else {"layernorm": False}),
+                      | ({} if layernorm else {"layernorm": False})
+                      # the references are scored on the study's data: when the supernet trains on other rows
+                      # (--supernet-rows), those are part of the key too (a cache of other references' rows
+                      # was read back before)
+                      | ({} if study.data.identity() == ds.identity() else {"scored_on": study.data.identity()}),
                       sort_keys=True)
     cache = workdir / "supernet_scores" / f"{strategy}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.json"
     if cache.exists():

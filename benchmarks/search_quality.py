@@ -92,12 +92,22 @@ def _search(store: str, spec, space: str, searcher_name: str, seed: int, budget:
             "supernet_val_logloss": res.best_val_logloss, "search_s": time.perf_counter() - t0}
 
 
-def _stored_top(store: Path, name: str, budget: int, space: str, schema, k: int = 1) -> dict:
+def _asked_scoring(args) -> dict:
+    """The scoring this run's searches use (what their stored config must hold)."""
+    from nasrec_lab.pipeline import PipelineConfig, scoring_config
+
+    config = PipelineConfig(space=args.space, supernet_steps=args.supernet_steps, budget=args.budget,
+                            finetune_steps=args.finetune_steps, eval_batches=args.eval_batches, threads=args.threads)
+    return scoring_config(config, whole_path=args.whole_path).to_json()
+
+
+def _stored_top(store: Path, name: str, budget: int, space: str, schema, k: int = 1, scoring: dict | None = None) -> dict:
     """The best of a finished search as its store holds it (the search's own objective, first of equals)
     and its ``final_candidates``: the ``k`` best distinct architectures in that order, the best first. The final
-    phase needs neither the supernet nor the scorer."""
+    phase needs neither the supernet nor the scorer; the search must have been run as this run asks (its
+    space, ``scoring``, its budget), else the report would label another study's searches with these settings."""
     from nasrec_lab.search import Objective, SearchStore
-    from nasrec_lab.space import Architecture
+    from nasrec_lab.space import Architecture, get_space
     from nasrec_lab.supernet import cost
 
     with SearchStore(store) as st:
@@ -106,6 +116,19 @@ def _stored_top(store: Path, name: str, budget: int, space: str, schema, k: int 
     if len(records) < budget:
         raise ValueError(f"{store}: search {name!r} has {len(records)} of {budget} candidates; finish it first "
                          "(--phase search, the same --workdir)")
+    differ = []
+    if row["space"] != get_space(space).to_json():
+        differ.append(f"space {row['space'].get('name')!r}, this run asks {space!r} (--space)")
+    stored = row["config"]["scoring"]
+    for key, value in (scoring or {}).items():
+        # threads change the cost, not what is scored; a key an older store lacks is its default
+        if key != "threads" and key in stored and stored[key] != value:
+            differ.append(f"scoring {key} {stored[key]!r}, this run asks {value!r}")
+    if len(records) > budget:
+        differ.append(f"{len(records)} candidates, this run asks --budget {budget}")
+    if differ:
+        raise SystemExit(f"{store}: search {name!r} was run with " + "; ".join(differ) +
+                         ": use the settings it ran with, or another --workdir")
     objective = Objective(**row["config"]["objective"])
     ranked = sorted(records.values(), key=lambda r: (objective.value(r.score()), r.seq))  # stable: first of equals
     final_candidates: dict[str, dict] = {}
@@ -158,20 +181,26 @@ def _scored(store: Path) -> int:
 
 def _check_supernet(ckpt: Path, args) -> None:
     """A workdir's supernet is reused only if it was trained as this run asks (else its scores mean another thing)."""
+    from nasrec_lab.space import SearchSpace, get_space
     from nasrec_lab.training import read_checkpoint
 
-    cfg = read_checkpoint(ckpt).get("train_config", {})
+    state = read_checkpoint(ckpt)
+    cfg = state.get("train_config", {})
     asked = {"steps": ("--supernet-steps", args.supernet_steps),
              "initial_accumulator": ("--supernet-accumulator", args.supernet_accumulator)}
     for key, (flag, value) in asked.items():
         if cfg.get(key) != value:
             raise SystemExit(f"{ckpt}: the supernet there was trained with {key} {cfg.get(key)!r}, this run asks for "
                              f"{value!r} ({flag}); use another --workdir or the same setting")
+    trained = SearchSpace.from_json(state["model_config"]["space"])
+    if trained != get_space(args.space):
+        raise SystemExit(f"{ckpt}: the supernet there is of the {trained.name!r} space, this run asks for "
+                         f"{args.space!r} (--space); use another --workdir or the same setting")
 
 
 def _run_searches(args, ds, work: Path, runs, device: str, ctx, log) -> tuple[list[dict], int, float]:
     """Train (or reuse) the supernet, then every search, side by side in worker processes."""
-    from nasrec_lab.pipeline import PipelineConfig, scoring_config, supernet_trainer
+    from nasrec_lab.pipeline import supernet_trainer
     from nasrec_lab.search import ScorerSpec
 
     ckpt = work / "run" / "checkpoint.pt"
@@ -182,10 +211,9 @@ def _run_searches(args, ds, work: Path, runs, device: str, ctx, log) -> tuple[li
         supernet_trainer(ds, args.space, args.supernet_steps, seed=0, device=device, checkpoint_dir=work / "run",
                          initial_accumulator=args.supernet_accumulator).run().save_checkpoint()
     log(f"supernet: {args.supernet_steps} steps in {time.perf_counter() - t0:.0f} s on {device}")
-    config = PipelineConfig(space=args.space, supernet_steps=args.supernet_steps, budget=args.budget,
-                            finetune_steps=args.finetune_steps, eval_batches=args.eval_batches,
-                            threads=args.threads)
-    spec = ScorerSpec(str(ds.path), str(ckpt), scoring_config(config, whole_path=args.whole_path), device=device)
+    from nasrec_lab.search import ScoringConfig
+
+    spec = ScorerSpec(str(ds.path), str(ckpt), ScoringConfig(**_asked_scoring(args)), device=device)
     scored_before = _scored(work / "store.sqlite")
     t1 = time.perf_counter()
     with ProcessPoolExecutor(args.workers, mp_context=ctx) as pool:
@@ -259,14 +287,17 @@ def main(argv=None) -> int:
         ctx = multiprocessing.get_context("spawn")
         scored_here, search_s = 0, 0.0
         if args.phase == "final":
+            if (work / "run" / "checkpoint.pt").exists():  # absent where only the store was carried over
+                _check_supernet(work / "run" / "checkpoint.pt", args)
             found = [_stored_top(work / "store.sqlite", f"{s}-{seed}", args.budget, args.space, ds.schema,
-                                 args.final_candidates) for s, seed in runs]
+                                 args.final_candidates, _asked_scoring(args)) for s, seed in runs]
             log(f"{len(found)} finished searches read from {work / 'store.sqlite'}")
         else:
             found, scored_here, search_s = _run_searches(args, ds, work, runs, device, ctx, log)
             # the bests and final candidates as the final phase reads them (one rule), with the searches' wall times
             found = [_stored_top(work / "store.sqlite", f"{f['searcher']}-{f['seed']}", args.budget, args.space,
-                                 ds.schema, args.final_candidates) | {"search_s": f["search_s"]} for f in found]
+                                 ds.schema, args.final_candidates, _asked_scoring(args)) | {"search_s": f["search_s"]}
+                     for f in found]
         rate = scored_here / (search_s / 60) if scored_here else None  # candidates per minute
         if args.phase == "search":
             save_result({"title": f"search phase: {len(runs)} searches x budget {args.budget} ({args.preset} preset, "

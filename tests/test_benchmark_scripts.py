@@ -28,6 +28,18 @@ def test_search_quality_runs_resumes_and_reports_verdicts(tmp_path):
     # the workdir's supernet is not reused for a run that asks for another one
     with pytest.raises(SystemExit, match="initial_accumulator 0.0, this run asks for 0.1"):
         search_quality.main([*argv[:-1], "0.1", "--phase", "search"])
+    # nor are the stored searches reported under settings they did not run with
+    def final(*changes):
+        args = list(argv)
+        for flag, value in zip(changes[::2], changes[1::2]):
+            args[args.index(flag) + 1] = value
+        return search_quality.main([*args, "--phase", "final"])
+
+    for changes, needle in ((("--space", "full"), "of the 'small' space, this run asks for 'full'"),
+                            (("--finetune-steps", "77"), "scoring finetune_steps 2, this run asks 77"),
+                            (("--budget", "2"), "3 candidates, this run asks --budget 2")):
+        with pytest.raises(SystemExit, match=needle):
+            final(*changes)
     assert search_quality.main([*argv, "--phase", "final"]) == 0
     first = json.loads(out.read_text())
     assert first["scored_in_this_run"] == 0 and first["device"] == "cpu"

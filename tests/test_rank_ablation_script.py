@@ -120,6 +120,14 @@ def test_rank_ablation_trains_the_supernet_on_further_rows_when_asked(tmp_path):
     assert a["references"] == b["references"]  # the same references, scored on their own data set
     assert a["supernet_val_logloss"]["default/inherit"] != b["supernet_val_logloss"]["default/inherit"]
     assert "12,000 further rows" in b["title"]
+    # the same supernet (12,000 further rows) scoring the references of another data set: not read from the cache
+    other = tmp_path / "other.json"
+    rows_at = base.index("--rows") + 1
+    assert rank_ablation.main([*base[:rows_at], "7000", *base[rows_at + 1:], "--supernet-rows", "12000",
+                               "--out", str(other)]) == 0
+    c = json.loads(other.read_text())
+    assert len(list((tmp_path / "supernet_scores").glob("default-*.json"))) == 3
+    assert c["supernet_val_logloss"]["default/inherit"] != b["supernet_val_logloss"]["default/inherit"]
 
 
 def test_rank_ablation_reads_the_truth_preset_spread_trained_on_more_rows(tmp_path):
