@@ -201,7 +201,7 @@ def _check_supernet(ckpt: Path, args) -> None:
 def _run_searches(args, ds, work: Path, runs, device: str, ctx, log) -> tuple[list[dict], int, float]:
     """Train (or reuse) the supernet, then every search, side by side in worker processes."""
     from nasrec_lab.pipeline import supernet_trainer
-    from nasrec_lab.search import ScorerSpec
+    from nasrec_lab.search import ScorerSpec, ScoringConfig
 
     ckpt = work / "run" / "checkpoint.pt"
     t0 = time.perf_counter()
@@ -211,8 +211,6 @@ def _run_searches(args, ds, work: Path, runs, device: str, ctx, log) -> tuple[li
         supernet_trainer(ds, args.space, args.supernet_steps, seed=0, device=device, checkpoint_dir=work / "run",
                          initial_accumulator=args.supernet_accumulator).run().save_checkpoint()
     log(f"supernet: {args.supernet_steps} steps in {time.perf_counter() - t0:.0f} s on {device}")
-    from nasrec_lab.search import ScoringConfig
-
     spec = ScorerSpec(str(ds.path), str(ckpt), ScoringConfig(**_asked_scoring(args)), device=device)
     scored_before = _scored(work / "store.sqlite")
     t1 = time.perf_counter()
@@ -286,17 +284,18 @@ def main(argv=None) -> int:
         runs = [(s, seed) for seed in range(args.seeds) for s in args.searchers]
         ctx = multiprocessing.get_context("spawn")
         scored_here, search_s = 0, 0.0
+        scoring = _asked_scoring(args)  # what every stored search must have been scored with
         if args.phase == "final":
             if (work / "run" / "checkpoint.pt").exists():  # absent where only the store was carried over
                 _check_supernet(work / "run" / "checkpoint.pt", args)
             found = [_stored_top(work / "store.sqlite", f"{s}-{seed}", args.budget, args.space, ds.schema,
-                                 args.final_candidates, _asked_scoring(args)) for s, seed in runs]
+                                 args.final_candidates, scoring) for s, seed in runs]
             log(f"{len(found)} finished searches read from {work / 'store.sqlite'}")
         else:
             found, scored_here, search_s = _run_searches(args, ds, work, runs, device, ctx, log)
             # the bests and final candidates as the final phase reads them (one rule), with the searches' wall times
             found = [_stored_top(work / "store.sqlite", f"{f['searcher']}-{f['seed']}", args.budget, args.space,
-                                 ds.schema, args.final_candidates, _asked_scoring(args)) | {"search_s": f["search_s"]}
+                                 ds.schema, args.final_candidates, scoring) | {"search_s": f["search_s"]}
                      for f in found]
         rate = scored_here / (search_s / 60) if scored_here else None  # candidates per minute
         if args.phase == "search":

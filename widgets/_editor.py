@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import math
 from collections.abc import Callable
@@ -104,7 +103,7 @@ class SpaceEditor(Panel):
         if all(getattr(base, k) == v for k, v in edits.items()):
             return base
         name = f"custom-{self.name}" if not self.name.startswith("custom") else self.name
-        return dataclasses.replace(base, name=name, release_config=None, **edits)
+        return base.replace(name=name, release_config=None, **edits)
 
     def _update(self) -> None:
         try:

@@ -450,9 +450,7 @@ class BlockParser:
                 text = raw.decode("utf-8").rstrip("\r\n")
             except UnicodeDecodeError as exc:
                 text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                problem = DataFormatError(
-                    self.path, f"invalid UTF-8: byte {raw[exc.start]:#04x} at column {exc.start + 1}",
-                    line=line_no, text=text[:120])
+                problem = DataFormatError(self.path, _invalid_utf8(raw, exc), line=line_no, text=text[:120])
             if not text.strip(" "):
                 continue  # blank; a line of delimiters (TABs) is a row without values, checked below
             problem = problem or self._row_problem(text, line_no)
@@ -501,6 +499,10 @@ class BlockParser:
                 except ReleaseValueError as exc:
                     return DataFormatError(self.path, str(exc), line=line_no, field=c, text=v[:40])
         return None
+
+
+def _invalid_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:
+    return f"invalid UTF-8: byte {raw[exc.start]:#04x} at column {exc.start + 1}"
 
 
 def _holds_hex_prefix(block: bytes | memoryview) -> bool:
@@ -633,8 +635,7 @@ def load_user_profile(path: str | os.PathLike) -> pd.DataFrame:
         try:
             text = raw.decode("utf-8").rstrip("\r")
         except UnicodeDecodeError as exc:
-            raise DataFormatError(str(path), f"invalid UTF-8: byte {raw[exc.start]:#04x} at column {exc.start + 1}",
-                                  line=line_no) from None
+            raise DataFormatError(str(path), _invalid_utf8(raw, exc), line=line_no) from None
         if not text.strip(" "):
             continue
         fields = text.split("\t")

@@ -19,12 +19,23 @@ from ._space import SearchSpace, get_space
 ARCH_FORMAT = "nasrec-lab/architecture-v1"
 
 
+def _numpy_kind(value: Any) -> str:
+    """A numpy scalar's dtype kind (a data frame's or a sampler's values), else ``""``."""
+    return value.dtype.kind if getattr(value, "ndim", None) == 0 and hasattr(value, "dtype") else ""
+
+
 def _integer(value: Any, name: str) -> int:
     """An index or a width as JSON gives it: an integer (``int()`` would read 64.9 as 64 and "16" as 16)."""
-    if isinstance(value, bool) or not (isinstance(value, int) or getattr(getattr(value, "dtype", None), "kind", "")
-                                       in "iu" and getattr(value, "ndim", 1) == 0):
+    if isinstance(value, bool) or not (isinstance(value, int) or _numpy_kind(value) in ("i", "u")):
         raise ValueError(f"block field {name!r} must hold integers, got {value!r}")
     return int(value)
+
+
+def _boolean(value: Any, name: str) -> bool:
+    """A flag as JSON gives it: true/false or 0/1 (``bool()`` would read "no" as on)."""
+    if not (isinstance(value, bool) or _numpy_kind(value) == "b" or (isinstance(value, int) and value in (0, 1))):
+        raise ValueError(f"block field {name!r} must be true or false, got {value!r}")
+    return bool(value)
 
 
 @dataclass(frozen=True)
@@ -49,13 +60,8 @@ class Block:
         object.__setattr__(self, "sparse_ops", tuple(self.sparse_ops))
         for name in ("left", "right", "dense_width", "sparse_width"):
             object.__setattr__(self, name, _integer(getattr(self, name), name))
-        for flag in ("dense_sparse_interact", "deep_fm"):
-            value = getattr(self, flag)
-            # JSON true/false (or 0/1); bool() would read "no" as on
-            if not (isinstance(value, bool) or getattr(getattr(value, "dtype", None), "kind", "") == "b"  # numpy's
-                    or (isinstance(value, int) and value in (0, 1))):
-                raise ValueError(f"block field {flag!r} must be true or false, got {value!r}")
-            object.__setattr__(self, flag, bool(value))
+        for name in ("dense_sparse_interact", "deep_fm"):
+            object.__setattr__(self, name, _boolean(getattr(self, name), name))
 
     @property
     def reads_dense_set(self) -> bool:
