@@ -334,32 +334,86 @@ class EFC(Operator):
 def attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
     """``softmax(q k^T / sqrt(d)) v`` of (B, H, m, d) tensors: scaled dot-product attention.
 
-    Where no gradient is asked and on the CPU (scoring a candidate, evaluating a model), blocks of
-    :data:`ATTENTION_BLOCK_ROWS` rows go through two batched matmuls and a softmax in place, the
-    second matmul as ``(v^T p^T)^T``: torch's fused CPU kernel multiplies each (row, head) pair's
-    tiles by separate GEMM calls, and ``p v`` with NASRec's head width of 2 as the GEMM's N runs at
-    a sixth of the speed of its transpose; at that width both cost more than the arithmetic (512
-    rows, 8 heads, 2 threads: 1.4x / 2.2x / 2.5x / 2.2x faster than the fused kernel at 16 / 32 /
-    48 / 64 fields). Training keeps the fused kernel, whose backward is 1.5-4x faster than
-    autograd through the blocks. Both agree to float rounding (``tests/supernet/test_attention.py``).
+    On the CPU, blocks of :data:`ATTENTION_BLOCK_ROWS` rows go through batched matmuls and a
+    softmax in place, with every product whose output is d wide computed as its transpose (``p v``
+    as ``(v^T p^T)^T``): torch's fused CPU kernel multiplies each (row, head) pair's tiles by
+    separate GEMM calls, and a GEMM whose N is NASRec's head width of 2 runs at a sixth of the
+    speed of its transpose; at that width both cost more than the arithmetic. 512 rows, 8 heads,
+    2 threads: the forward 1.4x / 2.2x / 2.5x / 2.2x faster than the fused kernel at 16 / 32 / 48 /
+    64 fields. The backward recomputes the probabilities block by block instead of keeping them
+    (B x 8 x m x m floats). On a GPU torch's fused kernel runs. Both agree to float rounding
+    (``tests/supernet/test_attention.py``).
     """
-    if q.device.type != "cpu" or (torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)):
+    if q.device.type != "cpu":
         return F.scaled_dot_product_attention(q, k, v)
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+        return _BlockedAttention.apply(q, k, v)
+    return _attention_blocks(q, k, v)[0]
+
+
+def _pairs(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(B*H, m, d) scaled queries, (B*H, d, m) keys and values: the layouts the blocks multiply."""
     b, h, m, d = q.shape
-    pairs = b * h
-    qs = (q * d ** -0.5).reshape(pairs, m, d)
-    kt = k.transpose(-1, -2).reshape(pairs, d, m)
-    vt = v.transpose(-1, -2).reshape(pairs, d, m)
-    out_t = torch.empty(pairs, d, m, dtype=q.dtype)
-    step = ATTENTION_BLOCK_ROWS * h
+    return ((q * d ** -0.5).reshape(b * h, m, d), k.transpose(-1, -2).reshape(b * h, d, m),
+            v.transpose(-1, -2).reshape(b * h, d, m))
+
+
+def _blocks(q: Tensor, m: int):
+    """(start, rows, scores buffer) per block of (row, head) pairs."""
+    pairs = q.shape[0] * q.shape[1]
+    step = ATTENTION_BLOCK_ROWS * q.shape[1]
     scores = torch.empty(min(step, pairs), m, m, dtype=q.dtype)
     for s in range(0, pairs, step):
         n = min(step, pairs - s)
-        block = scores[:n]
-        torch.bmm(qs[s:s + n], kt[s:s + n], out=block)
-        torch.softmax(block, -1, out=block)
-        torch.bmm(vt[s:s + n], block.transpose(1, 2), out=out_t[s:s + n])
-    return out_t.view(b, h, d, m).transpose(-1, -2)
+        yield s, n, scores[:n]
+
+
+def _attention_blocks(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+    """The forward: (B, H, m, d) output and its (B*H, d, m) transposed storage."""
+    b, h, m, d = q.shape
+    qs, kt, vt = _pairs(q, k, v)
+    out_t = torch.empty(b * h, d, m, dtype=q.dtype)
+    for s, n, p in _blocks(q, m):
+        torch.bmm(qs[s:s + n], kt[s:s + n], out=p)
+        torch.softmax(p, -1, out=p)
+        torch.bmm(vt[s:s + n], p.transpose(1, 2), out=out_t[s:s + n])
+    return out_t.view(b, h, d, m).transpose(-1, -2), out_t
+
+
+class _BlockedAttention(torch.autograd.Function):
+    """:func:`attention`'s blocks with their gradient (S = q k^T / sqrt(d), P = softmax(S), O = P v):
+    dV = P^T dO, dS = P * (dO v^T - rowsum(dO * O)), dQ = dS k / sqrt(d), dK = dS^T q / sqrt(d),
+    each product of width d again computed as its transpose."""
+
+    @staticmethod
+    def forward(ctx, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        out, out_t = _attention_blocks(q, k, v)
+        ctx.save_for_backward(q, k, v, out_t)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        q, k, v, out_t = ctx.saved_tensors
+        b, h, m, d = q.shape
+        qs, kt, vt = _pairs(q, k, v)
+        # contiguous: a gradient may arrive expanded (stride 0), which batched GEMM cannot read
+        go = grad_out.reshape(b * h, m, d).contiguous()
+        go_t = grad_out.transpose(-1, -2).reshape(b * h, d, m).contiguous()
+        # rowsum(dO * O) per query: the softmax's correction term, from the kept output
+        correction = (go_t * out_t).sum(1).unsqueeze(-1)
+        dq_t, dk_t, dv_t = (torch.empty(b * h, d, m, dtype=q.dtype) for _ in range(3))
+        grad_p = torch.empty(min(ATTENTION_BLOCK_ROWS * h, b * h), m, m, dtype=q.dtype)
+        for s, n, p in _blocks(q, m):
+            torch.bmm(qs[s:s + n], kt[s:s + n], out=p)
+            torch.softmax(p, -1, out=p)
+            torch.bmm(go_t[s:s + n], p, out=dv_t[s:s + n])
+            ds = grad_p[:n]
+            torch.bmm(go[s:s + n], vt[s:s + n], out=ds)
+            ds.sub_(correction[s:s + n]).mul_(p)
+            torch.bmm(kt[s:s + n], ds.transpose(1, 2), out=dq_t[s:s + n])
+            torch.bmm(qs[s:s + n].transpose(1, 2), ds, out=dk_t[s:s + n])
+        dq_t.mul_(d ** -0.5)
+        return tuple(g.view(b, h, d, m).transpose(-1, -2) for g in (dq_t, dk_t, dv_t))
 
 
 @register_operator("attention")
