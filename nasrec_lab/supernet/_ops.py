@@ -23,12 +23,13 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ..space import _operators
 from ..space._operators import ATTENTION_HEADS, OperatorInfo
 
 ATTENTION_LN_INIT = 0.17  # the release initialises the Attention operator's LayerNorm weights to 0.17
-#: batch rows per block of :func:`attention`'s CPU inference kernel: 32 rows x 8 heads of (m x m) scores,
+#: batch rows per block of :func:`attention`'s CPU kernel: 32 rows x 8 heads of (m x m) scores,
 #: at most 4 MiB at 64 fields, stay in cache
 ATTENTION_BLOCK_ROWS = 32
 
@@ -392,6 +393,7 @@ class _BlockedAttention(torch.autograd.Function):
         return out
 
     @staticmethod
+    @once_differentiable  # the blocks write into buffers: no graph of the backward itself
     def backward(ctx, grad_out: Tensor):
         q, k, v, out_t = ctx.saved_tensors
         b, h, m, d = q.shape
