@@ -359,14 +359,14 @@ def _pairs(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor, Tensor]:
             v.transpose(-1, -2).reshape(b * h, d, m))
 
 
-def _blocks(q: Tensor, m: int):
-    """(start, rows, scores buffer) per block of (row, head) pairs."""
+def _blocks(q: Tensor, m: int, buffers: int = 1):
+    """(start, rows, *(m x m) buffers) per block of (row, head) pairs; the buffers are reused by every block."""
     pairs = q.shape[0] * q.shape[1]
     step = ATTENTION_BLOCK_ROWS * q.shape[1]
-    scores = torch.empty(min(step, pairs), m, m, dtype=q.dtype)
+    full = [torch.empty(min(step, pairs), m, m, dtype=q.dtype) for _ in range(buffers)]
     for s in range(0, pairs, step):
         n = min(step, pairs - s)
-        yield s, n, scores[:n]
+        yield s, n, *(b[:n] for b in full)
 
 
 def _attention_blocks(q: Tensor, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
@@ -404,12 +404,10 @@ class _BlockedAttention(torch.autograd.Function):
         # rowsum(dO * O) per query: the softmax's correction term, from the kept output
         correction = (go_t * out_t).sum(1).unsqueeze(-1)
         dq_t, dk_t, dv_t = (torch.empty(b * h, d, m, dtype=q.dtype) for _ in range(3))
-        grad_p = torch.empty(min(ATTENTION_BLOCK_ROWS * h, b * h), m, m, dtype=q.dtype)
-        for s, n, p in _blocks(q, m):
+        for s, n, p, ds in _blocks(q, m, buffers=2):
             torch.bmm(qs[s:s + n], kt[s:s + n], out=p)
             torch.softmax(p, -1, out=p)
             torch.bmm(go_t[s:s + n], p, out=dv_t[s:s + n])
-            ds = grad_p[:n]
             torch.bmm(go[s:s + n], vt[s:s + n], out=ds)
             ds.sub_(correction[s:s + n]).mul_(p)
             torch.bmm(kt[s:s + n], ds.transpose(1, 2), out=dq_t[s:s + n])

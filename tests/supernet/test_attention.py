@@ -31,7 +31,7 @@ def _qkv(rows: int, fields: int, width: int, seed: int):
 # rows: one block, a whole number of blocks, and a partial last block; fields: one token up to 64
 @pytest.mark.parametrize("rows,fields,width", [(3, 1, 2), (ATTENTION_BLOCK_ROWS, 16, 2),
                                                (2 * ATTENTION_BLOCK_ROWS + 7, 64, 2), (45, 23, 4)])
-def test_inference_kernel_computes_softmax_attention(rows, fields, width):
+def test_kernel_and_its_gradient_compute_softmax_attention(rows, fields, width):
     q, k, v = _qkv(rows, fields, width, seed=rows + fields)
     want = _softmax_attention(q, k, v)
     with torch.no_grad():
