@@ -13,7 +13,9 @@ class Throttle:
     """Run ``flush`` at most every ``interval`` seconds; the last request is never lost.
 
     ``request()`` marks that new data is waiting; it flushes now if the interval has passed,
-    otherwise a timer flushes once the interval is over.
+    otherwise a timer flushes once the interval is over. Flushes never overlap: one asked for while
+    the timer's is still drawing waits for it (two at once would edit one FigureWidget's traces
+    from two threads, which plotly does not survive).
     """
 
     def __init__(self, flush: Callable[[], None], interval: float = 0.3, clock=time.monotonic) -> None:
@@ -21,6 +23,7 @@ class Throttle:
         self._last = -1e9
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
+        self._flushing = threading.Lock()
         self.flushes = 0
 
     def request(self) -> None:
@@ -45,8 +48,9 @@ class Throttle:
         self._run()
 
     def _run(self) -> None:
-        self.flushes += 1
-        self.flush_fn()
+        with self._flushing:
+            self.flushes += 1
+            self.flush_fn()
 
     def _drop_timer(self) -> None:  # caller holds the lock
         if self._timer is not None:

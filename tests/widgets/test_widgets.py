@@ -45,6 +45,31 @@ def test_throttle_limits_updates_and_keeps_the_last():
     assert t.flushes - before <= 1.0 / 0.2 + 1
 
 
+def test_throttle_never_runs_two_flushes_at_once():
+    # a redraw slower than the interval: the timer's flush is still drawing when the next request
+    # is due at once (the race that broke notebook 04's live Pareto plot)
+    now, active, seen = [0.0], [0], []
+    timer_started = threading.Event()
+
+    def slow_flush():
+        active[0] += 1
+        seen.append(active[0])
+        if threading.current_thread() is not threading.main_thread():
+            timer_started.set()
+        time.sleep(0.3)
+        active[0] -= 1
+
+    t = Throttle(slow_flush, interval=0.2, clock=lambda: now[0])
+    t.request()  # flushes at once, in this thread
+    now[0] += 0.1
+    t.request()  # deferred: the timer flushes in 0.1 s
+    assert timer_started.wait(5)
+    now[0] += 1.0
+    t.request()  # due at once, while the timer's flush draws
+    time.sleep(0.5)
+    assert seen == [1, 1, 1] and t.flushes == 3
+
+
 def test_space_editor_validates_live_with_the_librarys_messages():
     ed = SpaceEditor(FULL)
     assert ed.space is FULL and str(f"{FULL.size():,}") in ed.status.value  # unedited: the preset itself
