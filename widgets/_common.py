@@ -23,7 +23,7 @@ class Throttle:
         self._last = -1e9
         self._timer: threading.Timer | None = None
         self._lock = threading.Lock()
-        self._flushing = threading.Lock()
+        self._flushing = threading.RLock()  # a flush that requests another (same thread) must not deadlock
         self.flushes = 0
 
     def request(self) -> None:
