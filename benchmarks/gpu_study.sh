@@ -35,7 +35,7 @@ rc=0
 timeout "${STUDY_LIMIT_S:-3600}" "$PY" -m benchmarks.search_quality --preset "${PRESET:-three-field}" --rows "${ROWS:-1250000}" \
     --space small --supernet-steps "${SUPERNET_STEPS:-3000}" --supernet-accumulator "${SUPERNET_ACCUMULATOR:-0}" --seeds "${SEEDS:-5}" --budget "${BUDGET:-200}" --finetune-steps 100 \
     --eval-batches 15 --final-candidates "${FINAL_CANDIDATES:-1}" --workers "${WORKERS:-16}" --final-workers "${FINAL_WORKERS:-${WORKERS:-16}}" --device "${DEVICE:-cuda}" \
-    --phase "${PHASE:-all}" --workdir "$WORKDIR" \
+    --phase "${PHASE:-all}" --workdir "$WORKDIR" ${CENTRE_DENSE:+--centre-dense} \
     --out "$OUT/search_quality.json" 2>&1 | tee -a "$OUT/study.log" || rc=$?
 # a consistent single-file copy of the store (WAL folded in), and the finished final trainings
 "$PY" - "$WORKDIR" "$OUT" <<'EOF'

@@ -44,8 +44,8 @@ SCOPES = {"inherit": None, "finetune": "head", "finetune-whole": "whole path"}
 
 
 def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: int, seed: int, finetune_steps: int,
-                    threads: int, score_at=(), whole_path: bool = False, layernorm: bool = True, workdir: Path,
-                    log=print) -> dict:
+                    threads: int, score_at=(), whole_path: bool = False, layernorm: bool = True,
+                    centre_dense: bool = False, workdir: Path, log=print) -> dict:
     """The references' supernet scores, inherited and fine-tuned, after ``steps`` steps of supernet
     training on ``ds`` (the references' data set, or fresh rows of its click model) by ``strategy``
     and at each step of ``score_at`` on the way (the same run: how the ranking grows with training,
@@ -56,7 +56,9 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
     Returns ``{"train_s": seconds, "at": {step: {"inherit": [...], "finetune": [...]}}}`` (scores in
     the order of ``study.archs``); ``whole_path`` adds ``"finetune-whole"``, the same fine-tuning of
     every weight of the path instead of only the head. ``layernorm=False`` trains (and so scores) the
-    supernet without LayerNorm, the form of the final models, instead of the paper's supernet form."""
+    supernet without LayerNorm, the form of the final models, instead of the paper's supernet form;
+    ``centre_dense=True`` trains (and scores) it with FC and Dot-Product reading their dense input
+    centred on the batch mean (``SuperNet(centre_dense=True)``)."""
     from nasrec_lab.pipeline import supernet_trainer
     from nasrec_lab.search import RankTracker
     from nasrec_lab.training import FunctionCallback
@@ -67,7 +69,7 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
     blob = json.dumps({**ds.identity(), "space": space,
                        "references": keys, "sampler": strategy, "steps": steps, "batch": batch, "seed": seed,
                        "finetune_steps": finetune_steps, "at": marks} | ({"modes": list(modes)} if whole_path else {})
-                      | ({} if layernorm else {"layernorm": False})
+                      | ({} if layernorm else {"layernorm": False}) | ({"centre_dense": True} if centre_dense else {})
                       # the references are scored on the study's data: when the supernet trains on other rows
                       # (--supernet-rows), those are part of the key too (a cache of other references' rows
                       # was read back before)
@@ -83,7 +85,7 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
         raise ValueError(f"--score-at steps must be multiples of {every} (the trainer's step events); got {marks[:-1]}")
     t0 = time.perf_counter()
     trainer = supernet_trainer(ds, space, steps, seed=seed, sampler=strategy, batch_size=batch, log_every=every,
-                               layernorm=layernorm)
+                               layernorm=layernorm, centre_dense=centre_dense)
     trackers = {mode: RankTracker(study, trainer.model, at=marks, finetune=mode != "inherit", correlate=False,
                                   whole_path=mode == "finetune-whole", finetune_steps=finetune_steps,
                                   batch_size=batch, threads=threads)
@@ -104,7 +106,7 @@ def supernet_scores(ds, study, *, space: str, strategy: str, steps: int, batch: 
 def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, space: str, seed: int, threads: int,
         truth_seeds: int, workdir: Path, samplers=SAMPLERS, preset: str = "default", truth_steps: int | None = None,
         score_at=(), phase: str = "all", supernet_rows: int = 0, truth_rows: int = 0, whole_path: bool = False,
-        layernorm: bool = True, log=print) -> dict:
+        layernorm: bool = True, centre_dense: bool = False, log=print) -> dict:
     from nasrec_lab.search import RankStudy, ScoringConfig, SearchStore, rank_correlation, rank_correlation_interval
 
     torch.set_num_threads(threads)
@@ -124,12 +126,14 @@ def run(*, rows: int, refs: int, steps: int, batch: int, finetune_steps: int, sp
              + (f", supernet on {supernet_rows:,} further rows" if supernet_rows else "")
              + (f", ground truth trained on {truth_rows:,} rows" if truth_rows else "")
              + ("" if layernorm else ", supernet without LayerNorm")
+             + (", dense inputs centred" if centre_dense else "")
              + f", fine-tune {finetune_steps} steps of the head" + (" or of the whole path" if whole_path else "")
              + "; 95% bootstrap intervals over references)")
     # The supernets first: they need no ground truth (``--phase supernet`` stops after them).
     by_sampler = {strategy: supernet_scores(super_ds, study, space=space, strategy=strategy, steps=steps, batch=batch,
                                             seed=seed, finetune_steps=finetune_steps, threads=threads,
                                             score_at=score_at, whole_path=whole_path, layernorm=layernorm,
+                                            centre_dense=centre_dense,
                                             workdir=workdir, log=log)
                   for strategy in samplers}
     supernet_scores_out = {f"{strategy}/{mode}": r["at"][str(steps)][mode]
@@ -229,6 +233,9 @@ def main(argv=None) -> int:
                    help="also score with every weight of the path fine-tuned (the paper's option), not only the head")
     p.add_argument("--no-layernorm", action="store_true",
                    help="train the supernets without LayerNorm (the final models' form; the paper's supernet has it)")
+    p.add_argument("--centre-dense", action="store_true",
+                   help="train the supernets with FC and Dot-Product reading their dense input centred on the "
+                        "batch mean (train-supernet --centre-dense)")
     p.add_argument("--truth-rows", type=int, default=0, metavar="N",
                    help="train the ground truth on a data set of N rows of the same click model (as "
                         "preset_spread --rows N) instead of the references' data set")
@@ -245,7 +252,7 @@ def main(argv=None) -> int:
                   truth_seeds=args.truth_seeds, workdir=workdir, samplers=args.samplers, preset=args.preset,
                   truth_steps=args.truth_steps, score_at=args.score_at, phase=args.phase,
                   supernet_rows=args.supernet_rows, truth_rows=args.truth_rows, whole_path=args.whole_path,
-                  layernorm=not args.no_layernorm, log=lambda s: print(s, flush=True))
+                  layernorm=not args.no_layernorm, centre_dense=args.centre_dense, log=lambda s: print(s, flush=True))
     save_result(res, "rank_ablation", args.out)
     return 0
 

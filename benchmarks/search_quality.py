@@ -192,6 +192,11 @@ def _check_supernet(ckpt: Path, args) -> None:
         if cfg.get(key) != value:
             raise SystemExit(f"{ckpt}: the supernet there was trained with {key} {cfg.get(key)!r}, this run asks for "
                              f"{value!r} ({flag}); use another --workdir or the same setting")
+    centred = state["model_config"].get("centre_dense", False)
+    if centred != args.centre_dense:
+        raise SystemExit(f"{ckpt}: the supernet there was trained {'with' if centred else 'without'} --centre-dense, "
+                         f"this run asks {'with' if args.centre_dense else 'without'}; use another --workdir or the "
+                         "same setting")
     trained = SearchSpace.from_json(state["model_config"]["space"])
     if trained != get_space(args.space):
         raise SystemExit(f"{ckpt}: the supernet there is of the {trained.name!r} space, this run asks for "
@@ -209,7 +214,8 @@ def _run_searches(args, ds, work: Path, runs, device: str, ctx, log) -> tuple[li
         _check_supernet(ckpt, args)
     else:
         supernet_trainer(ds, args.space, args.supernet_steps, seed=0, device=device, checkpoint_dir=work / "run",
-                         initial_accumulator=args.supernet_accumulator).run().save_checkpoint()
+                         initial_accumulator=args.supernet_accumulator,
+                         centre_dense=args.centre_dense).run().save_checkpoint()
     log(f"supernet: {args.supernet_steps} steps in {time.perf_counter() - t0:.0f} s on {device}")
     spec = ScorerSpec(str(ds.path), str(ckpt), ScoringConfig(**_asked_scoring(args)), device=device)
     scored_before = _scored(work / "store.sqlite")
@@ -247,6 +253,9 @@ def main(argv=None) -> int:
                    help="Adagrad's starting accumulator of the supernet's dense weights (default: the supernet "
                         "recipe's; 0: the release's, which the three-field study needs: README, 'What the study's "
                         "supernet sees')")
+    p.add_argument("--centre-dense", action="store_true",
+                   help="train the supernet with FC and Dot-Product reading their dense input centred on the batch "
+                        "mean (train-supernet --centre-dense)")
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--budget", type=int, default=48, help="candidates scored per search")
     p.add_argument("--finetune-steps", type=int, default=100)
@@ -303,7 +312,8 @@ def main(argv=None) -> int:
                                   f"{args.rows:,} rows); final trainings: --phase final",
                          "table": [_without_archs(f) for f in found], "device": device,
                          "search_s": search_s, "scored_in_this_run": scored_here, "candidates_per_min": rate,
-                         "supernet_initial_accumulator": args.supernet_accumulator},
+                         "supernet_initial_accumulator": args.supernet_accumulator,
+                         "supernet_centre_dense": args.centre_dense},
                         "search_quality", args.out)
             return 0
         # every distinct final candidate trained once (its search's seed is the noise it brings), every baseline with
@@ -361,7 +371,8 @@ def main(argv=None) -> int:
            "median_top1_test_logloss": med_top1, "final_candidates": args.final_candidates,
            "median_supernet_val_logloss": med_sn, "device": device, "search_s": search_s, "final_s": final_s,
            "scored_in_this_run": scored_here, "candidates_per_min": rate,
-           "supernet_initial_accumulator": args.supernet_accumulator, **verdicts}
+           "supernet_initial_accumulator": args.supernet_accumulator, "supernet_centre_dense": args.centre_dense,
+           **verdicts}
     save_result(res, "search_quality", args.out)
     return 0
 

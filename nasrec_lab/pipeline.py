@@ -91,7 +91,7 @@ class PipelineConfig:
 
 def supernet_trainer(data: CTRDataset, space: SearchSpace | str, steps: int, *, seed: int = 0,
                      sampler: str = "default", warmup_steps: int | None = None, layernorm: bool = True,
-                     always_project: bool = True, field_start: str | None = None,
+                     always_project: bool = True, field_start: str | None = None, centre_dense: bool = False,
                      checkpoint_dir: str | os.PathLike | None = None, callbacks: Sequence[Callback] = (),
                      progress: bool = False, rank: int = 0, world_size: int = 1, **config: Any) -> Trainer:
     """The supernet and its trainer by the supernet recipe: ``steps`` steps, full-path warm-up over 10%.
@@ -100,7 +100,8 @@ def supernet_trainer(data: CTRDataset, space: SearchSpace | str, steps: int, *, 
     ``always_project`` (the default) computes paths as the release's supernet does, every optional
     projection applied: without it, a path whose block has w = e feeds the raw FM term (values ~50 at
     initialisation) to the head and the first steps' loss reached 24 on the demo's settings.
-    ``field_start`` (default: the supernet recipe's) sets how its field projections start.
+    ``field_start`` (default: the supernet recipe's) sets how its field projections start;
+    ``centre_dense`` is :class:`~nasrec_lab.supernet.SuperNet`'s.
     """
     from .supernet import SuperNet
 
@@ -108,7 +109,8 @@ def supernet_trainer(data: CTRDataset, space: SearchSpace | str, steps: int, *, 
     warm = int(steps * SAMPLER_WARMUP_FRACTION) if warmup_steps is None else warmup_steps
     recipe = SUPERNET.replace(steps=steps)
     net = SuperNet(data.schema, space, layernorm=layernorm, seed=seed, sparse_grad=config.pop("sparse_grad", True),
-                   always_project=always_project, field_start=field_start or recipe.field_start)
+                   always_project=always_project, field_start=field_start or recipe.field_start,
+                   centre_dense=centre_dense)
     cfg = recipe.train_config(seed=seed, progress=progress, **config)
     return Trainer(net, data, cfg, sampler=PathSampler(space, sampler, seed=seed, warmup_steps=warm),
                    checkpoint_dir=checkpoint_dir, callbacks=callbacks, rank=rank, world_size=world_size)

@@ -28,6 +28,9 @@ def test_search_quality_runs_resumes_and_reports_verdicts(tmp_path):
     # the workdir's supernet is not reused for a run that asks for another one
     with pytest.raises(SystemExit, match="initial_accumulator 0.0, this run asks for 0.1"):
         search_quality.main([*argv[:-1], "0.1", "--phase", "search"])
+    assert searched["supernet_centre_dense"] is False
+    with pytest.raises(SystemExit, match="trained without --centre-dense, this run asks with"):
+        search_quality.main([*argv, "--centre-dense", "--phase", "search"])
     # nor are the stored searches reported under settings they did not run with
     def final(*changes):
         args = list(argv)

@@ -51,6 +51,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--standalone-paths", action="store_true",
                    help="compute paths as the release's standalone models (projections between equal sizes "
                         "skipped) instead of as its supernet (every projection applied; the default)")
+    p.add_argument("--centre-dense", action="store_true",
+                   help="FC and Dot-Product read their dense input centred on the batch mean (stops the shared "
+                        "weights' dense chain from collapsing to a constant; README, Benchmarks)")
     p.add_argument("--table-cap", type=int, help="cap embedding tables (the release uses 500000 in search)")
     p.add_argument("--initial-accumulator", type=float, default=SUPERNET.initial_accumulator,
                    help="Adagrad's starting accumulator of the dense weights (default: the supernet recipe's, "
@@ -128,7 +131,8 @@ def cmd_train_supernet(args: argparse.Namespace) -> int:
 
     trainer = supernet_trainer(ds, args.space, args.steps, seed=args.seed, sampler=args.sampler,
                                warmup_steps=args.warmup_steps, layernorm=not args.no_layernorm,
-                               always_project=not args.standalone_paths, checkpoint_dir=out,
+                               always_project=not args.standalone_paths, centre_dense=args.centre_dense,
+                               checkpoint_dir=out,
                                callbacks=[FunctionCallback(on_step=write_log)], progress=not args.no_progress,
                                rank=rank, world_size=world, sparse_grad=world == 1,
                                batch_size=args.batch_size, lr=args.lr, checkpoint_every=args.checkpoint_every,

@@ -14,6 +14,8 @@ Validation batches (8192 rows) are run through the trunk in row blocks of
 ``chunk_rows``: every operator is row-wise, so the features are the same up to float
 rounding, and at 8192 rows the activations of wide blocks (1024 x 8192 floats) fall out
 of cache, which made a validation row about twice as expensive as a training row.
+A dense-centring supernet's trunk is not row-wise (it centres on the batch mean): its batches
+go through whole, one at a time, as the plain path runs them.
 
 Sharing across candidates does not pay on CPU: the embedding lookup, the only part two
 different paths have in common on a batch, is under 1% of a trunk's forward (measured on
@@ -55,6 +57,8 @@ class PathTrunk:
     def __init__(self, supernet: SuperNet, arch: Architecture) -> None:
         self.supernet = supernet
         self.plan = supernet.plan(arch)
+        # batch-mean centring makes a row's features depend on its batch: no splitting or grouping
+        self.row_wise = not supernet.centre_dense
         getter = supernet._getter(self.plan)
         cache: dict[tuple[int, str], dict[str, Tensor]] = {}
 
@@ -80,7 +84,8 @@ class PathTrunk:
         """(B, head_in) inputs of the head for a batch; ``chunk_rows`` splits the rows into blocks
         on the CPU (a cache effect; on a GPU blocks would only multiply kernel launches)."""
         n = dense.shape[0]
-        step = n if not chunk_rows or chunk_rows >= n or dense.device.type != "cpu" else chunk_rows
+        whole = not chunk_rows or chunk_rows >= n or dense.device.type != "cpu" or not self.row_wise
+        step = n if whole else chunk_rows
         parts = [self._features(dense[s:s + step], sparse[s:s + step]) for s in range(0, n, step)]
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
@@ -138,6 +143,8 @@ def cached_finetune(supernet: SuperNet, arch: Architecture, data: CTRDataset, co
     group = feature_group or (GPU_FEATURE_GROUP if dev.type == "cuda" else 1)
     if group < 1:
         raise ValueError(f"feature_group must be at least 1, got {feature_group}")
+    if not trunk.row_wise:
+        group = 1
 
     def featurized():
         batches = loader.batches(total)

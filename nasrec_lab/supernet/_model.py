@@ -119,7 +119,7 @@ def _block_ops(space: SearchSpace) -> tuple[str, ...]:
 
 
 #: what a model config (checkpoint, subnet file) written before a key existed meant by it
-LEGACY_CONFIG: dict[str, Any] = {"always_project": False, "field_start": "xavier"}
+LEGACY_CONFIG: dict[str, Any] = {"always_project": False, "field_start": "xavier", "centre_dense": False}
 
 
 class SuperNet(nn.Module):
@@ -127,15 +127,23 @@ class SuperNet(nn.Module):
 
     >>> net = SuperNet(schema, "full")                   # doctest: +SKIP
     >>> logits = net(batch, arch)                         # doctest: +SKIP
+
+    ``centre_dense=True``: the FC and Dot-Product operators read their dense input centred on
+    the batch mean (as BatchNorm does in training mode, in training and scoring alike; a path
+    then needs batches of at least two rows). Without it the shared weights learn a large
+    constant along the input's mean direction and every path's dense chain collapses to a
+    near-constant output (README, Benchmarks). It changes what the paths compute, not the
+    parameters: final models are trained from scratch in the standalone form either way.
     """
 
     def __init__(self, schema: FeatureSchema, space: SearchSpace | str = "full", *, layernorm: bool = True,
                  seed: int = 0, sparse_grad: bool = True, always_project: bool = False,
-                 field_start: str = "xavier") -> None:
+                 field_start: str = "xavier", centre_dense: bool = False) -> None:
         super().__init__()
         self.schema = schema
         self.space = get_space(space)
         self.layernorm = layernorm
+        self.centre_dense = centre_dense
         # Paths as the release's supernet computes them (see make_plan); False: as its standalone models.
         self.always_project = always_project
         # how the field projections start (init_tensor); only the initial weights depend on it
@@ -156,10 +164,11 @@ class SuperNet(nn.Module):
 
     def config(self) -> dict[str, Any]:
         return {"schema": self.schema.to_json(), "space": self.space.to_json(), "layernorm": self.layernorm,
-                "always_project": self.always_project, "field_start": self.field_start}
+                "always_project": self.always_project, "field_start": self.field_start,
+                "centre_dense": self.centre_dense}
 
     def plan(self, arch: Architecture) -> PathPlan:
-        return make_plan(arch, self.geometry, self.layernorm, self.always_project)
+        return make_plan(arch, self.geometry, self.layernorm, self.always_project, self.centre_dense)
 
     def _getter(self, plan: PathPlan) -> ParamGetter:
         def get(i: int, op: str, ctx: OpCtx) -> dict[str, Tensor]:
@@ -236,17 +245,19 @@ class Subnet(nn.Module):
 
     def __init__(self, arch: Architecture, schema: FeatureSchema, space: SearchSpace | str, *,
                  layernorm: bool = True, values: dict[str, Tensor] | None = None, seed: int = 0,
-                 sparse_grad: bool = True, always_project: bool = False, field_start: str = "xavier") -> None:
+                 sparse_grad: bool = True, always_project: bool = False, field_start: str = "xavier",
+                 centre_dense: bool = False) -> None:
         super().__init__()
         self.arch = arch
         self.schema = schema
         self.space = get_space(space)
         self.layernorm = layernorm
         self.always_project = always_project  # a path of an always-projecting supernet (materialize)
+        self.centre_dense = centre_dense  # a path of a dense-centring supernet (materialize)
         if arch.is_subnet:
             validate(arch, self.space)
         self.geometry = Geometry.of(schema, self.space)
-        self._plan = make_plan(arch, self.geometry, layernorm, always_project)
+        self._plan = make_plan(arch, self.geometry, layernorm, always_project, centre_dense)
         gen = torch.Generator().manual_seed(seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -276,7 +287,7 @@ class Subnet(nn.Module):
 
     def config(self) -> dict[str, Any]:
         return {"arch": self.arch.to_json(), "schema": self.schema.to_json(), "space": self.space.to_json(),
-                "layernorm": self.layernorm, "always_project": self.always_project}
+                "layernorm": self.layernorm, "always_project": self.always_project, "centre_dense": self.centre_dense}
 
     def save(self, path: str | os.PathLike) -> None:
         """Write architecture, schema, space and weights to one file, atomically."""
@@ -299,7 +310,7 @@ def load_subnet(path: str | os.PathLike, map_location: str | torch.device = "cpu
     cfg = {**LEGACY_CONFIG, **obj["config"]}
     model = Subnet(Architecture.from_json(cfg["arch"]), FeatureSchema.from_json(cfg["schema"]),
                    SearchSpace.from_json(cfg["space"]), layernorm=cfg["layernorm"],
-                   always_project=cfg["always_project"])
+                   always_project=cfg["always_project"], centre_dense=cfg["centre_dense"])
     model.load_state_dict(obj["state_dict"])
     return model
 
@@ -309,7 +320,7 @@ def materialize(supernet: SuperNet, arch: Architecture) -> Subnet:
     with torch.no_grad():
         values = {k: v.detach() for k, v in supernet.path_parameters(arch).items()}
         subnet = Subnet(arch, supernet.schema, supernet.space, layernorm=supernet.layernorm, values=values,
-                        always_project=supernet.always_project)
+                        always_project=supernet.always_project, centre_dense=supernet.centre_dense)
     # the buffers (embedding offsets) are made on the CPU: the copy lives where the supernet does
     return subnet.to(next(supernet.parameters()).device)
 

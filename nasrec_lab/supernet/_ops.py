@@ -72,6 +72,8 @@ class OpCtx:
     head_in: Ranges | None = None
     # The supernet's allocation: every optional projection present (a path may need any).
     allocate_all: bool = False
+    # FC and Dot-Product read their dense input centred on the batch mean (SuperNet(centre_dense=True)).
+    centre_dense: bool = False
 
     def needs(self, size_in: int, size_out: int) -> bool:
         """Whether a projection from ``size_in`` to ``size_out`` exists (the release skips same-size ones)."""
@@ -189,6 +191,21 @@ def _apply(p: dict[str, Tensor], prefix: str, x: Tensor) -> Tensor:
     return y
 
 
+def _centred(x: Tensor, ctx: OpCtx) -> Tensor:
+    """``x`` minus its batch mean when ``ctx.centre_dense`` (see ``SuperNet``), else ``x``.
+
+    Shared weights learn to add a large constant along the input's mean direction, which the
+    LayerNorm after them turns into a near-constant output: every path's dense chain collapses.
+    Reading the input centred takes that direction away from the Linear (README, Benchmarks).
+    """
+    if not ctx.centre_dense:
+        return x
+    if x.shape[0] < 2:
+        raise ValueError(f"a path of a dense-centring supernet needs batches of at least 2 rows "
+                         f"(it centres on the batch mean), got {x.shape[0]}")
+    return x - x.mean(0, keepdim=True)
+
+
 def _field_proj(p: dict[str, Tensor], prefix: str, s: Tensor) -> Tensor:
     """Linear over the field axis, then LN over the new fields: (B, F, e) -> (B, n, e).
 
@@ -224,7 +241,7 @@ class FC(Operator):
 
     @staticmethod
     def forward(p, x, ctx):
-        return F.relu(_apply(p, "", x.dense))
+        return F.relu(_apply(p, "", _centred(x.dense, ctx)))
 
     @staticmethod
     def macs(ctx):
@@ -295,7 +312,7 @@ class DotProduct(Operator):
 
     @staticmethod
     def forward(p, x, ctx):
-        d = _apply(p, "dense_", x.dense) if "dense_weight" in p else x.dense  # (B, e)
+        d = _apply(p, "dense_", _centred(x.dense, ctx)) if "dense_weight" in p else x.dense  # (B, e)
         s = x.sparse
         if "field_weight" in p:
             s = _field_proj(p, "field_", s)  # (B, p, e)

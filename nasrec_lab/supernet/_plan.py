@@ -112,13 +112,15 @@ def _merge(ranges: list[tuple[int, int]]) -> Ranges:
 
 
 @lru_cache(maxsize=4096)
-def make_plan(arch: Architecture, geo: Geometry, layernorm: bool, always_project: bool = False) -> PathPlan:
+def make_plan(arch: Architecture, geo: Geometry, layernorm: bool, always_project: bool = False,
+              centre_dense: bool = False) -> PathPlan:
     """The static plan of ``arch`` on the supernet geometry ``geo`` (cached).
 
     ``always_project``: every optional projection runs, also between equal sizes (the FM's
     Linear+LN at w = e, the interaction's at w = k*e, a Sum's or Gating's at c = w), as in the
     release's supernet, which runs every block at the largest widths; the release's standalone
-    models (and so ours, by default) skip them.
+    models (and so ours, by default) skip them. ``centre_dense``: FC and Dot-Product read their
+    dense input centred on the batch mean (``SuperNet(centre_dense=True)``).
     """
     if len(arch.blocks) != geo.num_blocks:
         raise ValueError(f"architecture has {len(arch.blocks)} blocks, the supernet {geo.num_blocks}")
@@ -145,7 +147,7 @@ def make_plan(arch: Architecture, geo: Geometry, layernorm: bool, always_project
         reads_lr = any(op in BINARY_DENSE_OPS for op in b.dense_ops)
         c = max(dense_w[b.left], dense_w[b.right]) if reads_lr else 0
         ctx = OpCtx(geo.e, b.dense_width, b.sparse_width, dense, sparse, c, layernorm, geo.k,
-                    allocate_all=always_project)
+                    allocate_all=always_project, centre_dense=centre_dense)
         dense_live, sparse_live, sparse_needed = live[i]
         plans.append(BlockPlan(b, ctx, any(op in DENSE_SET_OPS for op in b.dense_ops), reads_lr,
                                dense_live, sparse_live, sparse_needed))

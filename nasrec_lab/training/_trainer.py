@@ -312,10 +312,12 @@ class Trainer:
         state = read_checkpoint(path)
         mine = self.model.config()
         theirs = {**LEGACY_CONFIG, **state["model_config"]}
-        for key in ("schema", "space", "layernorm", "arch", "always_project", "field_start"):
+        for key in ("schema", "space", "layernorm", "arch", "always_project", "field_start", "centre_dense"):
             if key in mine and theirs.get(key) != mine[key]:
-                hint = (" (the form of the supernet's paths; train-supernet --standalone-paths is the standalone "
-                        "form, the default the release's supernet form)") if key == "always_project" else ""
+                hint = {"always_project": " (the form of the supernet's paths; train-supernet --standalone-paths is "
+                                          "the standalone form, the default the release's supernet form)",
+                        "centre_dense": " (whether FC and Dot-Product read their dense input centred on the batch "
+                                        "mean: train-supernet --centre-dense)"}.get(key, "")
                 raise ValueError(f"{path}: checkpoint {key} differs from this run's "
                                  f"({_describe(key, theirs.get(key))} vs {_describe(key, mine[key])}){hint}")
         kind = "supernet" if self.is_supernet else "subnet"
@@ -404,7 +406,7 @@ def supernet_from_checkpoint(path: str | os.PathLike, **kwargs: Any) -> SuperNet
     cfg = {**LEGACY_CONFIG, **state["model_config"]}
     net = SuperNet(FeatureSchema.from_json(cfg["schema"]), SearchSpace.from_json(cfg["space"]),
                    layernorm=cfg["layernorm"], always_project=cfg["always_project"], field_start=cfg["field_start"],
-                   **kwargs)
+                   centre_dense=cfg["centre_dense"], **kwargs)
     net.load_state_dict(state["model"])
     return net
 

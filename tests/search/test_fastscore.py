@@ -76,6 +76,22 @@ def test_batches_featurized_together_train_the_same_head(tiny):
         cached_finetune(net, arch, tiny, tc, feature_group=-1)
 
 
+def test_a_centring_supernet_scores_the_same_cached_and_plain(tiny):
+    """Its trunk centres on the batch mean, so it is not row-wise: the shortcut must not split validation batches
+    into row blocks nor featurize fine-tuning batches together (both asked for here), or its features differ."""
+    net = SuperNet(tiny.schema, "full", seed=3, centre_dense=True)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    arch = PathSampler("full", seed=1).sample(4)
+    tc = TrainConfig(steps=8, batch_size=32, lr=0.04, eval_batches=2, eval_batch_size=100, seed=11,
+                     progress=False, device="cpu")
+    sub, m_plain = finetune(net, arch, tiny, tc)
+    head, m_fast = cached_finetune(net, arch, tiny, tc, chunk_rows=32, feature_group=4)
+    torch.testing.assert_close(head["weight"], sub.head.weight.detach(), rtol=1e-5, atol=1e-6)
+    assert m_fast.logloss == pytest.approx(m_plain.logloss, abs=1e-6)
+
+
 def test_whole_path_fine_tuning_takes_the_plain_path(tiny, monkeypatch):
     net = _supernet(tiny, "small", True)
     arch = PathSampler("small", seed=0).sample(1)
