@@ -53,7 +53,8 @@ def add_train(sub: argparse._SubParsersAction) -> None:
                         "skipped) instead of as its supernet (every projection applied; the default)")
     p.add_argument("--centre-dense", action="store_true",
                    help="FC and Dot-Product read their dense input centred on the batch mean (stops the shared "
-                        "weights' dense chain from collapsing to a constant; README, Benchmarks)")
+                        "weights' dense chain from collapsing to a constant; measured not to rank better: README, "
+                        "Benchmarks)")
     p.add_argument("--table-cap", type=int, help="cap embedding tables (the release uses 500000 in search)")
     p.add_argument("--initial-accumulator", type=float, default=SUPERNET.initial_accumulator,
                    help="Adagrad's starting accumulator of the dense weights (default: the supernet recipe's, "
