@@ -182,6 +182,7 @@ def _scored(store: Path) -> int:
 def _check_supernet(ckpt: Path, args) -> None:
     """A workdir's supernet is reused only if it was trained as this run asks (else its scores mean another thing)."""
     from nasrec_lab.space import SearchSpace, get_space
+    from nasrec_lab.supernet._model import LEGACY_CONFIG
     from nasrec_lab.training import read_checkpoint
 
     state = read_checkpoint(ckpt)
@@ -192,12 +193,13 @@ def _check_supernet(ckpt: Path, args) -> None:
         if cfg.get(key) != value:
             raise SystemExit(f"{ckpt}: the supernet there was trained with {key} {cfg.get(key)!r}, this run asks for "
                              f"{value!r} ({flag}); use another --workdir or the same setting")
-    centred = state["model_config"].get("centre_dense", False)
+    model_cfg = {**LEGACY_CONFIG, **state["model_config"]}  # a checkpoint from before a key existed: its meaning
+    centred = model_cfg["centre_dense"]
     if centred != args.centre_dense:
         raise SystemExit(f"{ckpt}: the supernet there was trained {'with' if centred else 'without'} --centre-dense, "
                          f"this run asks {'with' if args.centre_dense else 'without'}; use another --workdir or the "
                          "same setting")
-    trained = SearchSpace.from_json(state["model_config"]["space"])
+    trained = SearchSpace.from_json(model_cfg["space"])
     if trained != get_space(args.space):
         raise SystemExit(f"{ckpt}: the supernet there is of the {trained.name!r} space, this run asks for "
                          f"{args.space!r} (--space); use another --workdir or the same setting")
