@@ -44,6 +44,13 @@ def average_gradients(params, world_size: int) -> None:
         p.grad.div_(world_size)
 
 
+def mean_over_ranks(value: torch.Tensor, world_size: int) -> torch.Tensor:
+    """The mean of a tensor over the ranks (a new tensor; every rank gets the same value)."""
+    total = value.detach().clone()
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return total / world_size
+
+
 def shutdown() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()

@@ -59,7 +59,8 @@ class TrainConfig:
     device: str = "auto"
     bf16: bool = False
     progress: bool = True
-    #: raise FloatingPointError at the first non-finite loss (one process): the weights are lost from there.
+    #: raise FloatingPointError at the first non-finite loss (every rank at the same step under torchrun): the
+    #: weights are lost from there.
     #: Off where a diverged run is a result to record (a candidate's NaN score), on for training runs
     stop_on_divergence: bool = False
 
@@ -192,8 +193,12 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss = F.binary_cross_entropy_with_logits(self._forward(batch, arch).float(), batch.label)
         loss.backward()
+        reported = loss.detach()
         if self.world_size > 1:
             dist_utils.average_gradients(self.params, self.world_size)
+            # every rank reports the mean over the ranks, so one rank's non-finite loss stops all of them at
+            # the same step (a rank that stopped alone would leave the others waiting in the next all_reduce)
+            reported = dist_utils.mean_over_ranks(reported, self.world_size)
         if self.config.clip_norm:
             clip_grad_norm(self.params, self.config.clip_norm)
         regions = self.model.touched_regions(arch) if arch is not None else None
@@ -201,7 +206,7 @@ class Trainer:
         self.scheduler.step()
         self.step += 1
         self.samples += len(batch.label) * self.world_size
-        return float(loss.detach()), arch
+        return float(reported), arch
 
     def run(self, until: int | None = None) -> Trainer:
         """Train until ``total_steps`` (or step ``until``, or :meth:`stop`); events go to the callbacks."""
@@ -220,9 +225,8 @@ class Trainer:
             while self.step < end and not self._stop.is_set():
                 loss, arch = self.train_step(next(batches))
                 self.last_loss = loss
-                if cfg.stop_on_divergence and not math.isfinite(loss) and self.world_size == 1:
-                    # the step has made the weights non-finite: stop before a checkpoint keeps them (with
-                    # several processes every rank turns non-finite a step later; they stop at the end)
+                if cfg.stop_on_divergence and not math.isfinite(loss):
+                    # the step has made the weights non-finite: stop before a checkpoint keeps them
                     raise FloatingPointError(f"training loss is {loss} at step {self.step}: training diverged "
                                              f"(lr {cfg.lr}); the weights are no longer finite, the last "
                                              "checkpoint written before this step is kept")

@@ -68,7 +68,8 @@ def test_the_paper_notebook_runs_on_its_own_raw_rows_without_files(tmp_path):
     old.parent.mkdir()
     old.write_text(json.dumps({"kind": "older", "sources": []}))
     os.utime(old, (0, 0))
-    report(ROOT / "notebooks" / "06_reproduce_paper.ipynb", tmp_path / "06.html", {"max_steps": 3, "threads": 1},
+    report(ROOT / "notebooks" / "06_reproduce_paper.ipynb", tmp_path / "06.html",
+           {"max_steps": 3, "threads": 1, "synthetic_rows": 20_000},
            progress=False)
     raw = tmp_path / "criteo-layout-train.txt"
     manifest = json.loads((tmp_path / "criteo-data" / "manifest.json").read_text())
@@ -78,6 +79,7 @@ def test_the_paper_notebook_runs_on_its_own_raw_rows_without_files(tmp_path):
     html = (tmp_path / "06.html").read_text()
     assert hashlib.sha256(raw.read_bytes()).hexdigest() in html and str(tmp_path / "criteo-data") in html
     assert "older" not in html.split('id="provenance"')[1]
+    assert "<td>logistic regression</td>" in html  # the floor the published models are read against
 
 
 @pytest.fixture(scope="module")

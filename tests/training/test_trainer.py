@@ -185,6 +185,26 @@ def test_two_process_ddp_equals_one_process_with_the_global_batch(tiny, tmp_path
     assert worst <= 1e-5
     moved = max((a[k] - SuperNet(tiny.schema, SMALL, seed=2).state_dict()[k]).abs().max().item() for k in a)
     assert moved > 1e-4  # the runs trained (an untrained copy moves 0)
+    # the loss logged is the global batch's: the mean over the ranks' halves, not rank 0's half
+    logged = [[json.loads(line)["loss"] for line in (tmp_path / run / "log.jsonl").read_text().splitlines()
+               if json.loads(line).get("event") == "StepEvent"] for run in ("single", "ddp")]
+    assert len(logged[0]) == len(logged[1]) >= 1
+    assert logged[1] == pytest.approx(logged[0], rel=1e-5)
+
+
+def test_a_diverging_ddp_run_stops_every_rank_at_once_and_keeps_no_nonfinite_checkpoint(tiny, tmp_path):
+    out = tmp_path / "div"
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+                          "--master-port", str(30500 + os.getpid() % 1000), "-m", "nasrec_lab.cli", "train-supernet",
+                          "--data", str(tiny.path), "--space", "small", "--steps", "20", "--batch-size", "32",
+                          "--lr", "1e30", "--checkpoint-every", "1", "--no-progress", "--threads", "1",
+                          "--device", "cpu", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert ddp.returncode != 0
+    assert "training diverged" in ddp.stderr
+    if (out / "checkpoint.pt").exists():  # one written before the divergence
+        weights = read_checkpoint(out / "checkpoint.pt")["model"]
+        assert all(torch.isfinite(v).all() for v in weights.values())
 
 
 def test_train_subnet_and_finetune_cli_json_contract(tiny, tmp_path):
