@@ -146,7 +146,7 @@ SAMPLER_WARMUP_FRACTION = 0.1
 #: NASRec-Full's dense weights start Adagrad's accumulator at 0.1, as the supernet's do: the published
 #: Full architectures start with logits of magnitude 4-11 on log-scaled Criteo counts, and at lr 0.16
 #: with the release's accumulator 0 the first steps (each moving every weight by about the lr) drove the
-#: batch loss to 10^3-10^4; the release survives that only by warming up over 16k steps. Runs of a few
+#: batch loss to 10^3-10^4; the release survives that by warming up over about 16k steps. Runs of a few
 #: hundred steps ended as constant predictors (Criteo-layout rows, one epoch: 20k rows test AUC 0.44,
 #: 100k rows 0.67) or at logistic regression's loss (100k rows early-stopped: 0.4048 against 0.4042);
 #: with 0.1: AUC 0.78 / 0.85, 0.3896. README, "NASRec-Full's first steps".
