@@ -182,7 +182,6 @@ def _scored(store: Path) -> int:
 def _check_supernet(ckpt: Path, args) -> None:
     """A workdir's supernet is reused only if it was trained as this run asks (else its scores mean another thing)."""
     from nasrec_lab.space import SearchSpace, get_space
-    from nasrec_lab.supernet._model import LEGACY_CONFIG
     from nasrec_lab.training import read_checkpoint
 
     state = read_checkpoint(ckpt)
@@ -193,7 +192,7 @@ def _check_supernet(ckpt: Path, args) -> None:
         if cfg.get(key) != value:
             raise SystemExit(f"{ckpt}: the supernet there was trained with {key} {cfg.get(key)!r}, this run asks for "
                              f"{value!r} ({flag}); use another --workdir or the same setting")
-    model_cfg = {**LEGACY_CONFIG, **state["model_config"]}  # a checkpoint from before a key existed: its meaning
+    model_cfg = state["model_config"]
     centred = model_cfg["centre_dense"]
     if centred != args.centre_dense:
         raise SystemExit(f"{ckpt}: the supernet there was trained {'with' if centred else 'without'} --centre-dense, "

@@ -315,7 +315,7 @@ class Trainer:
         """Resume from :meth:`save_checkpoint`; refuses a corrupt or mismatched file with the reason."""
         state = read_checkpoint(path)
         mine = self.model.config()
-        theirs = {**LEGACY_CONFIG, **state["model_config"]}
+        theirs = state["model_config"]
         for key in ("schema", "space", "layernorm", "arch", "always_project", "field_start", "centre_dense"):
             if key in mine and theirs.get(key) != mine[key]:
                 hint = {"always_project": " (the form of the supernet's paths; train-supernet --standalone-paths is "
@@ -382,7 +382,10 @@ def check_schema(schema: FeatureSchema, data: CTRDataset, model: str) -> None:
 
 
 def read_checkpoint(path: str | os.PathLike, *, mmap: bool = False) -> dict[str, Any]:
-    """Load a trainer checkpoint with ``weights_only=True`` (a file from elsewhere cannot run code)."""
+    """Load a trainer checkpoint with ``weights_only=True`` (a file from elsewhere cannot run code).
+
+    ``model_config`` comes back complete: a key a file predates holds what that file meant by leaving it out.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such checkpoint")
@@ -399,6 +402,9 @@ def read_checkpoint(path: str | os.PathLike, *, mmap: bool = False) -> dict[str,
                          f"{exc.__class__.__name__}: {str(exc)[:200]}") from exc
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a nasrec-lab training checkpoint")
+    if not isinstance(state.get("model_config"), dict):
+        raise ValueError(f"{path}: checkpoint has no model_config (the model's settings); not written by nasrec-lab?")
+    state["model_config"] = {**LEGACY_CONFIG, **state["model_config"]}
     return state
 
 
@@ -407,7 +413,7 @@ def supernet_from_checkpoint(path: str | os.PathLike, **kwargs: Any) -> SuperNet
     state = read_checkpoint(path)
     if state["kind"] != "supernet":
         raise ValueError(f"{path}: holds a {state['kind']}, not a supernet")
-    cfg = {**LEGACY_CONFIG, **state["model_config"]}
+    cfg = state["model_config"]
     net = SuperNet(FeatureSchema.from_json(cfg["schema"]), SearchSpace.from_json(cfg["space"]),
                    layernorm=cfg["layernorm"], always_project=cfg["always_project"], field_start=cfg["field_start"],
                    centre_dense=cfg["centre_dense"], **kwargs)

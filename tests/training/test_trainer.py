@@ -24,6 +24,7 @@ from nasrec_lab.training import (
     finetune,
     metrics_from_logits,
     read_checkpoint,
+    supernet_from_checkpoint,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,6 +119,33 @@ def test_bf16_needs_cuda_and_mismatched_checkpoints_are_refused(tiny, tmp_path):
     (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="not a readable checkpoint"):
         read_checkpoint(tmp_path / "trunc.pt")
+
+
+def test_a_checkpoint_written_before_a_model_setting_existed_reads_as_what_it_meant(tiny, tmp_path):
+    # such files were written without always_project / field_start / centre_dense: the release's supernet form
+    t = Trainer(SuperNet(tiny.schema, SMALL, seed=3), tiny, TrainConfig(steps=2, batch_size=64, progress=False),
+                sampler=PathSampler(SMALL))
+    t.run()
+    state = t.state_dict()
+    for key in ("always_project", "field_start", "centre_dense"):
+        del state["model_config"][key]
+    torch.save(state, tmp_path / "old.pt")
+    cfg = read_checkpoint(tmp_path / "old.pt")["model_config"]
+    assert (cfg["always_project"], cfg["field_start"], cfg["centre_dense"]) == (False, "xavier", False)
+    net = supernet_from_checkpoint(tmp_path / "old.pt")
+    assert (net.always_project, net.centre_dense) == (False, False)
+    for a, b in zip(net.state_dict().values(), t.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    Trainer(SuperNet(tiny.schema, SMALL), tiny, TrainConfig(steps=2, batch_size=64, progress=False),
+            sampler=PathSampler(SMALL)).load_checkpoint(tmp_path / "old.pt")
+    centred = Trainer(SuperNet(tiny.schema, SMALL, centre_dense=True), tiny,
+                      TrainConfig(steps=2, batch_size=64, progress=False), sampler=PathSampler(SMALL))
+    with pytest.raises(ValueError, match="checkpoint centre_dense differs"):
+        centred.load_checkpoint(tmp_path / "old.pt")
+    del state["model_config"]
+    torch.save(state, tmp_path / "no-config.pt")
+    with pytest.raises(ValueError, match="no-config.pt: checkpoint has no model_config"):
+        read_checkpoint(tmp_path / "no-config.pt")
 
 
 def _cli(*args, **kw):
