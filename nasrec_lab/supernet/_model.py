@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .._atomic import atomic_write_bytes
+from .._torchfile import load_weights_only
 from ..data import FeatureSchema
 from ..space import Architecture, SearchSpace, get_space, validate
 from ._ops import OPERATORS, OpCtx, OpInputs, ParamSpec, Ranges, init_tensor, slice_param
@@ -302,10 +303,7 @@ class Subnet(nn.Module):
 def load_subnet(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Subnet:
     """Load a :meth:`Subnet.save` file (``weights_only=True``: a file from elsewhere cannot run code)."""
     path = Path(path)
-    try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # corrupt, truncated or not a torch file
-        raise ValueError(f"{path}: not a readable nasrec-lab subnet file ({exc.__class__.__name__}: {exc})") from exc
+    obj = load_weights_only(path, "nasrec-lab subnet file", map_location=map_location)
     if not isinstance(obj, dict) or obj.get("format") != "nasrec-lab/subnet-v1":
         raise ValueError(f"{path}: not a nasrec-lab subnet file (format {obj.get('format') if isinstance(obj, dict) else None!r})")
     cfg = {**LEGACY_CONFIG, **obj["config"]}

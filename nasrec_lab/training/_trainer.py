@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._atomic import atomic_write_bytes, remove_stale_temps
+from .._torchfile import load_weights_only
 from ..data import CTRDataset, FeatureSchema
 from ..space import Architecture, PathSampler, SearchSpace
 from ..supernet import Subnet, SuperNet
@@ -387,19 +388,7 @@ def read_checkpoint(path: str | os.PathLike, *, mmap: bool = False) -> dict[str,
     ``model_config`` comes back complete: a key a file predates holds what that file meant by leaving it out.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such checkpoint")
-    try:
-        try:
-            # mmap: tensors stay on disk until read (for a look at the settings of a large checkpoint)
-            state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
-        except Exception:
-            if not mmap:
-                raise
-            state = torch.load(path, map_location="cpu", weights_only=True)  # a legacy (non-zip) file
-    except Exception as exc:
-        raise ValueError(f"{path}: not a readable checkpoint (corrupt or truncated?): "
-                         f"{exc.__class__.__name__}: {str(exc)[:200]}") from exc
+    state = load_weights_only(path, "checkpoint", mmap=mmap)
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path}: not a nasrec-lab training checkpoint")
     if not isinstance(state.get("model_config"), dict):

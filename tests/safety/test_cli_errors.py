@@ -18,6 +18,7 @@ from nasrec_lab.search import SearchStore
 from nasrec_lab.search._store import CandidateRecord
 
 from .conftest import assert_one_line_error, run_cli_cases
+from .test_untrusted_files import _MakesADirectoryWhenLoaded
 
 SEARCH = ["--searcher", "random", "--finetune-steps", "1", "--eval-batches", "1", "--eval-batch-size", "64",
           "--finetune-batch", "64"]
@@ -143,6 +144,7 @@ def test_each_case_is_one_line_with_exit_code_2(tiny, tmp_path):
     # refused before the search is created in the store (a search left there would block the corrected command)
     kind = torch.load(ck, map_location="cpu", weights_only=True)
     torch.save({**kind, "kind": "subnet"}, tmp_path / "subnet.pt")
+    torch.save({**kind, "model": _MakesADirectoryWhenLoaded(str(tmp_path / "ran"))}, tmp_path / "evil.pt")
     cases |= {
         "finetune-steps 0": (search + ["--store", "eb.sqlite", "--budget", "1", "--finetune-steps", "0"], "search",
                              "finetune_steps (--finetune-steps) must be at least 1"),
@@ -150,6 +152,8 @@ def test_each_case_is_one_line_with_exit_code_2(tiny, tmp_path):
                                          "search", "--max-flops 10 (the least of 10,000 random subnets needs"),
         "data of another schema": (["search", "--data", str(tmp_path / "five"), "--supernet", ck, *SEARCH, "--store",
                                     "eb.sqlite", "--budget", "1"], "search", "was built for schema", "five has schema"),
+        "code-running supernet": (search + ["--supernet", str(tmp_path / "evil.pt"), "--store", "eb.sqlite", "--budget",
+                                            "1"], "search", "evil.pt: refused: the file asks for", "could run code"),
         "subnet as supernet": (search + ["--supernet", str(tmp_path / "subnet.pt"), "--store", "eb.sqlite", "--budget",
                                          "1"], "search", "subnet.pt: holds a subnet, not a supernet"),
         "raw rows over a file": (["synth", "--out", "x", "--rows", "1000", "--raw-criteo", str(tmp_path / "five.csv")],
@@ -182,6 +186,7 @@ def test_each_case_is_one_line_with_exit_code_2(tiny, tmp_path):
     assert (tmp_path / "model.pt").read_text() == "a file of the user's\n"
     assert not (tmp_path / "div" / "checkpoint.pt").exists()  # the diverged supernet left no non-finite checkpoint
     assert not (tmp_path / "never").exists()
+    assert not (tmp_path / "ran").exists()  # the code-running supernet's function was never called
 
 
 def test_all_nan_scores_end_in_a_summary_not_a_type_error(tiny, tmp_path, capsys):
