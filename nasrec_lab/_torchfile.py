@@ -23,8 +23,8 @@ def load_weights_only(path: str | os.PathLike, what: str, *, map_location: Any =
     ``what`` names the file for the message ("checkpoint", "nasrec-lab subnet file"). ``mmap``
     leaves tensors on disk until read; a legacy (non-zip) file, which cannot be mapped, is read whole.
 
-    >>> load_weights_only("model.pt", "checkpoint")  # doctest: +SKIP
-    ValueError: model.pt: refused: the file asks for posix.system when loaded, which could run code; ...
+    Example: ``state = load_weights_only("run/checkpoint.pt", "checkpoint", mmap=True)``; a pickle that
+    would call ``os.system`` on load raises ``run/checkpoint.pt: refused: the file asks for posix.system ...``.
     """
     path = Path(path)
     if not path.is_file():
