@@ -47,7 +47,8 @@ def metrics_from_logits(labels: np.ndarray, logits: np.ndarray) -> Metrics:
     if n == 0:
         raise ValueError("no rows to evaluate")
     # log(1 + exp(-|z|)) + max(z, 0) - y z: the stable form of the BCE with logits
-    loss = np.mean(np.logaddexp(0.0, z) - y * z)
+    with np.errstate(invalid="ignore"):  # a diverged model's nan logits give a nan loss, reported as such
+        loss = np.mean(np.logaddexp(0.0, z) - y * z)
     p = expit(z)
     rate = float(y.mean())
     if 0.0 < rate < 1.0:
