@@ -20,6 +20,16 @@ TINY_TABLES = tuple(int(x) for x in np.geomspace(4, 300, 26))
 STEPS, BATCH = 4, 128
 
 
+class MakesADirectoryWhenLoaded:
+    """Pickled, it asks the unpickler to call ``os.mkdir(target)``: a file that would run code when loaded."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        return (os.mkdir, (self.target,))
+
+
 @dataclass(frozen=True)
 class Tiny:
     root: Path

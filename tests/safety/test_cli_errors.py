@@ -17,8 +17,7 @@ from nasrec_lab.cli import main
 from nasrec_lab.search import SearchStore
 from nasrec_lab.search._store import CandidateRecord
 
-from .conftest import assert_one_line_error, run_cli_cases
-from .test_untrusted_files import _MakesADirectoryWhenLoaded
+from .conftest import MakesADirectoryWhenLoaded, assert_one_line_error, run_cli_cases
 
 SEARCH = ["--searcher", "random", "--finetune-steps", "1", "--eval-batches", "1", "--eval-batch-size", "64",
           "--finetune-batch", "64"]
@@ -144,7 +143,7 @@ def test_each_case_is_one_line_with_exit_code_2(tiny, tmp_path):
     # refused before the search is created in the store (a search left there would block the corrected command)
     kind = torch.load(ck, map_location="cpu", weights_only=True)
     torch.save({**kind, "kind": "subnet"}, tmp_path / "subnet.pt")
-    torch.save({**kind, "model": _MakesADirectoryWhenLoaded(str(tmp_path / "ran"))}, tmp_path / "evil.pt")
+    torch.save({**kind, "model": MakesADirectoryWhenLoaded(str(tmp_path / "ran"))}, tmp_path / "evil.pt")
     cases |= {
         "finetune-steps 0": (search + ["--store", "eb.sqlite", "--budget", "1", "--finetune-steps", "0"], "search",
                              "finetune_steps (--finetune-steps) must be at least 1"),

@@ -3,27 +3,19 @@ when loaded is refused, the function never runs, and the message says why withou
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
 from nasrec_lab.supernet import load_subnet
 from nasrec_lab.training import read_checkpoint
 
-
-class _MakesADirectoryWhenLoaded:
-    def __init__(self, target: str) -> None:
-        self.target = target
-
-    def __reduce__(self):
-        return (os.mkdir, (self.target,))
+from .conftest import MakesADirectoryWhenLoaded
 
 
 @pytest.mark.parametrize("reader", [read_checkpoint, lambda p: read_checkpoint(p, mmap=True), load_subnet])
 def test_a_file_that_would_run_code_is_refused_and_nothing_runs(tmp_path, reader):
     marker = tmp_path / "ran"
-    torch.save({"format": "nasrec-lab/checkpoint", "model": _MakesADirectoryWhenLoaded(str(marker))},
+    torch.save({"format": "nasrec-lab/checkpoint", "model": MakesADirectoryWhenLoaded(str(marker))},
                tmp_path / "evil.pt")
     with pytest.raises(ValueError) as err:
         reader(tmp_path / "evil.pt")

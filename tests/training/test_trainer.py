@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,9 @@ def test_metrics_match_scikit_learn():
     assert m.normalized_entropy == pytest.approx(log_loss(y, p) / base)
     assert m.calibration == pytest.approx(p.mean() / y.mean())
     assert np.isnan(metrics_from_logits(np.zeros(4), np.zeros(4)).auc)
+    with warnings.catch_warnings():  # a diverged model's nan logits: a nan loss, no numpy warning beside it
+        warnings.simplefilter("error")
+        assert np.isnan(metrics_from_logits(y, np.full_like(z, np.nan)).logloss)
 
 
 def test_subnet_training_learns_and_emits_immutable_events(tiny):
