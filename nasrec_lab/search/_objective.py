@@ -31,8 +31,11 @@ class Objective:
         """Lower is better; infeasible candidates get +inf."""
         if not self.feasible(score):
             return math.inf
-        v = score["val_logloss"] if self.metric == "logloss" else -score["val_auc"]
-        return math.inf if v is None or math.isnan(v) else float(v)
+        # a nan metric comes back from the store as None (SQLite keeps no nan): both mean no score
+        v = score["val_logloss"] if self.metric == "logloss" else score["val_auc"]
+        if v is None or math.isnan(v):
+            return math.inf
+        return float(v) if self.metric == "logloss" else -float(v)
 
     def feasible(self, score: dict[str, Any]) -> bool:
         if self.max_flops is not None and score.get("flops", 0) > self.max_flops:
@@ -82,7 +85,8 @@ def pareto_ranks(points: Sequence[tuple[float, float]]) -> list[int]:
     r = 0
     while remaining:
         sub = [points[i] for i in remaining]
-        front = {remaining[i] for i in pareto_front(sub)}
+        # points at infinite loss (infeasible, or a nan score) are on no front: they share the last rank
+        front = {remaining[i] for i in pareto_front(sub)} or set(remaining)
         for i in front:
             ranks[i] = r
         remaining = [i for i in remaining if i not in front]

@@ -1,5 +1,6 @@
 import itertools
 import json
+import signal
 import sqlite3
 
 import numpy as np
@@ -33,6 +34,29 @@ def test_pareto_front_matches_brute_force():
         assert all((ranks[i] == 0) == (i in front) for i in range(len(pts)))
 
 
+def test_points_at_infinite_loss_share_the_last_rank():
+    # infeasible candidates and nan scores have infinite loss: on no front, yet they must get a rank
+    # (the loop that peels fronts off once never ended on them)
+    inf = float("inf")
+    pts = [(inf, 5.0), (0.4, 3.0), (inf, 1.0), (0.5, 1.0), (0.6, 2.0)]
+    assert _within_seconds(10, pareto_ranks, pts) == [2, 0, 2, 0, 1]
+    assert _within_seconds(10, pareto_ranks, [(inf, 1.0), (inf, 2.0)]) == [0, 0]
+
+
+def _within_seconds(limit, fn, *args):
+    """``fn(*args)``, failing the test (not hanging the suite) if it runs past ``limit`` seconds."""
+    def stop(*_):
+        raise TimeoutError(f"{fn.__name__} ran past {limit} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(limit)
+    try:
+        return fn(*args)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def test_hypervolume_matches_a_grid_count():
     rng = np.random.default_rng(1)
     for _ in range(10):
@@ -60,6 +84,20 @@ def _record(seq, **kw):
                 feasible=True, supernet="ck.pt", seed=0, extra={"k": seq})
     base.update(kw)
     return CandidateRecord(**base)
+
+
+def test_a_nan_metric_read_back_from_the_store_is_no_score(tmp_path):
+    # SQLite stores nan as NULL: a resumed search reads None where the running one had nan
+    with SearchStore(tmp_path / "s.sqlite") as store:
+        sid = store.create_search("a", {"name": "small"}, {"seed": 0})
+        store.add_candidate(sid, _record(0, val_auc=float("nan"), val_logloss=float("nan")))
+        store.add_candidate(sid, _record(1))
+        back = store.candidates(sid)
+    assert back[0].val_auc is None and back[0].val_logloss is None
+    for metric in ("auc", "logloss"):
+        objective = Objective(metric)
+        assert objective.value(back[0].score()) == float("inf")
+        assert objective.value(back[1].score()) == (-0.7 if metric == "auc" else pytest.approx(0.49))
 
 
 def test_store_keeps_several_searches_in_wal_mode(tmp_path):
