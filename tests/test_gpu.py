@@ -55,3 +55,8 @@ def test_search_scores_on_cuda_match_cpu(tmp_path):
             losses[device] = {c.arch_hash: c.val_logloss for c in store.candidates(runner.search_id).values()}
     assert losses["cpu"].keys() == losses["cuda"].keys()
     assert max(abs(losses["cpu"][h] - losses["cuda"][h]) for h in losses["cpu"]) < 2e-3
+    # ... and by the cached-trunk shortcut on the GPU: a scorer given the checkpoint moves the supernet there
+    from nasrec_lab.search import CandidateScorer
+
+    scorer = CandidateScorer(ds, tmp_path / "run" / "checkpoint.pt", scoring, device="cuda")
+    assert next(scorer.supernet.parameters()).is_cuda and scorer._uses_cache()

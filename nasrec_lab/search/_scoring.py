@@ -116,11 +116,15 @@ class CandidateScorer:
         # Head-only fine-tuning on cached trunk features (_fastscore): the same scores, cheaper.
         # Not part of ScoringConfig: it changes the cost, not the result, so stores stay resumable.
         self.cached_trunk = cached_trunk
-        if self._uses_cache() and self.supernet_id is not None:
-            self.supernet.to(resolve_device(device))  # ours (loaded here): the shortcut runs where it is
+        if self._head_only_shortcut() and self.supernet_id is not None:
+            # ours (loaded here, on the CPU): moved first, so that the shortcut runs on the scoring device
+            self.supernet.to(resolve_device(device))
+
+    def _head_only_shortcut(self) -> bool:
+        return self.cached_trunk and self.config.mode == "finetune" and not self.config.whole_path
 
     def _uses_cache(self) -> bool:
-        if not (self.cached_trunk and self.config.mode == "finetune" and not self.config.whole_path):
+        if not self._head_only_shortcut():
             return False
         # a supernet passed in on another device than ``device`` is not moved: plain path
         have, want = next(self.supernet.parameters()).device, resolve_device(self.device)

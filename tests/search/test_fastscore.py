@@ -105,3 +105,16 @@ def test_whole_path_fine_tuning_takes_the_plain_path(tiny, monkeypatch):
     assert out["val_logloss"] > 0
     with pytest.raises(AssertionError, match="shortcut"):
         CandidateScorer(tiny, net, CFG).score(arch)
+
+
+def test_a_supernet_the_scorer_loads_is_moved_to_the_scoring_device(search_setup):
+    """A checkpoint loads onto the CPU; for the shortcut to run on the scoring device (a GPU in a study's
+    worker processes), the scorer must move the supernet there first, not decide from where it was loaded.
+    The meta device stands in for a GPU here (tests/test_gpu.py checks CUDA where there is one)."""
+    ds, ckpt = search_setup
+    scorer = CandidateScorer(ds, ckpt, CFG, device="meta")
+    assert next(scorer.supernet.parameters()).device.type == "meta" and scorer._uses_cache()
+    # the plain paths materialize a subnet and move that: the loaded supernet stays where it was loaded
+    for plain in (CandidateScorer(ds, ckpt, CFG, device="meta", cached_trunk=False),
+                  CandidateScorer(ds, ckpt, ScoringConfig(**{**CFG.to_json(), "whole_path": True}), device="meta")):
+        assert next(plain.supernet.parameters()).device.type == "cpu" and not plain._uses_cache()
