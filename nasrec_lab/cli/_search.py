@@ -36,7 +36,8 @@ def add_search(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample-size", type=int, help="evolution: tournament size")
     p.add_argument("--children", type=int, help="evolution: children per generation")
     p.add_argument("--generations", type=int, help="evolution: generations")
-    p.add_argument("--top-k", type=int, help="evolution: children of each generation kept in the history")
+    p.add_argument("--top-k", type=int, help="evolution: children of each generation kept in the searcher's history, the "
+                   "release's result list (the search's best is the best of every scored candidate)")
     p.add_argument("--objective", choices=["logloss", "auc"], default="logloss")
     p.add_argument("--max-flops", type=int, help="hard budget: FLOPs per example")
     p.add_argument("--max-params", type=int, help="hard budget: parameters")

@@ -141,6 +141,11 @@ class RegularizedEvolution(Searcher):
     members leave (a FIFO of constant size); the ``top_k`` children of each generation enter
     the history. In multi-objective mode the tournament ranks by Pareto rank of (loss, FLOPs),
     then loss.
+
+    The release returns that history as its result. A search here reports the best of every
+    candidate it scored (:class:`SearchRunner`, the same rule for every searcher), which is the
+    history's best unless no child beat the initial population's best; ``history`` is kept (and
+    saved in the state) to compare with the release, and ``top_k`` changes nothing else.
     """
 
     name = "evolution"
