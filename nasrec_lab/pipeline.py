@@ -41,7 +41,8 @@ class PipelineConfig:
     """Every knob of a run, JSON-able (the UI edits it, reports print it). Defaults: the paper's."""
 
     space: str | dict = "full"
-    supernet_steps: int = SUPERNET.steps
+    #: None: the supernet recipe's one epoch over the training split (the release's length)
+    supernet_steps: int | None = None
     sampler: str = "default"
     searcher: str = "evolution"
     budget: int = 2048
@@ -69,7 +70,7 @@ class PipelineConfig:
         if isinstance(self.space, SearchSpace):  # kept JSON-able: a preset's name or the space's JSON
             object.__setattr__(self, "space", self.space.name if PRESETS.get(self.space.name) == self.space
                                else self.space.to_json())
-        if self.supernet_steps < 1 or self.budget < 1:
+        if (self.supernet_steps is not None and self.supernet_steps < 1) or self.budget < 1:
             raise ValueError(f"supernet_steps and budget must be >= 1, got {self.supernet_steps} and {self.budget}")
 
     def search_space(self) -> SearchSpace:
@@ -89,12 +90,13 @@ class PipelineConfig:
 # -- stage 1: the supernet ----------------------------------------------------------------------
 
 
-def supernet_trainer(data: CTRDataset, space: SearchSpace | str, steps: int, *, seed: int = 0,
+def supernet_trainer(data: CTRDataset, space: SearchSpace | str, steps: int | None = None, *, seed: int = 0,
                      sampler: str = "default", warmup_steps: int | None = None, layernorm: bool = True,
                      always_project: bool = True, field_start: str | None = None, centre_dense: bool = False,
                      checkpoint_dir: str | os.PathLike | None = None, callbacks: Sequence[Callback] = (),
                      progress: bool = False, rank: int = 0, world_size: int = 1, **config: Any) -> Trainer:
-    """The supernet and its trainer by the supernet recipe: ``steps`` steps, full-path warm-up over 10%.
+    """The supernet and its trainer by the supernet recipe: ``steps`` steps (default: the recipe's one epoch
+    over ``train``, the release's length), full-path warm-up over 10%.
 
     ``config`` overrides fields of the :class:`TrainConfig` (``batch_size``, ``lr``, ``device``, ``log_every``...).
     ``always_project`` (the default) computes paths as the release's supernet does, every optional
@@ -106,6 +108,10 @@ def supernet_trainer(data: CTRDataset, space: SearchSpace | str, steps: int, *, 
     from .supernet import SuperNet
 
     space = get_space(space)
+    if steps is None:  # counted here, so that the sampler's warm-up and the checkpoint know the run's length
+        batch_size = config.get("batch_size") or SUPERNET.batch_size
+        loader = data.loader("train", batch_size, rank=rank, world_size=world_size)
+        steps = max(1, int(round(SUPERNET.epochs * len(loader))))
     warm = int(steps * SAMPLER_WARMUP_FRACTION) if warmup_steps is None else warmup_steps
     recipe = SUPERNET.replace(steps=steps)
     net = SuperNet(data.schema, space, layernorm=layernorm, seed=seed, sparse_grad=config.pop("sparse_grad", True),
@@ -336,9 +342,16 @@ def compare(data: CTRDataset, arch: Architecture | Sequence[Architecture] | None
 
 def run_pipeline(data: CTRDataset, config: PipelineConfig, out: str | os.PathLike, *,
                  supernet_callbacks: Sequence[Callback] = (), search_callbacks: Sequence[Callable] = (),
-                 log: Callable[[str], None] | None = None) -> PipelineResult:
-    """Supernet, search and final comparison into ``out`` (``supernet/checkpoint.pt``, ``search.sqlite``)."""
+                 log: Callable[[str], None] | None = None, overwrite: bool = False) -> PipelineResult:
+    """Supernet, search and final comparison into ``out`` (``supernet/checkpoint.pt``, ``search.sqlite``).
+
+    An ``out`` that holds an earlier run's supernet or search is refused (``overwrite=True`` replaces them).
+    """
     out = Path(out)
+    earlier = [p for p in (out / "supernet" / "checkpoint.pt", out / "search.sqlite") if p.exists()]
+    if earlier and not overwrite:
+        raise FileExistsError(f"{earlier[0]} exists (an earlier run into {out}): choose another out, or pass "
+                              "overwrite=True to replace that run")
     out.mkdir(parents=True, exist_ok=True)
     seconds = {}
     t0 = time.perf_counter()

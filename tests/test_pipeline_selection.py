@@ -69,3 +69,20 @@ def test_choosing_among_candidates_needs_the_validation_split():
     with pytest.raises(ValueError, match="final_candidates must be >= 1"):
         PipelineConfig(final_candidates=0)
     assert math.isnan(FinalEntry("x", "nasrec", _result([], 0.5)).val_logloss)
+
+
+def test_run_pipeline_keeps_an_earlier_run_unless_told_to_replace_it(small_synth, tmp_path):
+    """The whole pipeline once (tiny settings), then again into the same folder: refused, the earlier
+    run's supernet and search left byte for byte; with overwrite=True it runs again."""
+    from nasrec_lab.pipeline import run_pipeline
+
+    config = PipelineConfig(space="small", supernet_steps=3, searcher="random", budget=3, finetune_steps=2, eval_batches=1,
+                            eval_batch_size=1024, baselines=("logistic-regression",), max_epochs=1)
+    first = run_pipeline(small_synth, config, tmp_path / "run")
+    assert first.to_json()["best_test_logloss"] > 0
+    kept = {p: p.read_bytes() for p in (tmp_path / "run" / "supernet" / "checkpoint.pt", tmp_path / "run" / "search.sqlite")}
+    with pytest.raises(FileExistsError, match="checkpoint.pt exists .*overwrite=True"):
+        run_pipeline(small_synth, config, tmp_path / "run")
+    assert all(p.read_bytes() == b for p, b in kept.items())
+    again = run_pipeline(small_synth, config, tmp_path / "run", overwrite=True)
+    assert again.best_hash == first.best_hash  # the same seed, the same run

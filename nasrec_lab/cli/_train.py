@@ -36,16 +36,17 @@ def _train_options(p: argparse.ArgumentParser, recipe) -> None:
 
 def add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-supernet", help="train the weight-sharing supernet (checkpoints, resume, torchrun)")
-    with_example(p, "nasrec-lab train-supernet --data data/synthetic --space full --steps 15000 --out runs/supernet",
-                 "nasrec-lab train-supernet --data data/synthetic --space full --steps 15000 --out runs/supernet "
+    with_example(p, "nasrec-lab train-supernet --data data/synthetic --space full --out runs/supernet",
+                 "nasrec-lab train-supernet --data data/synthetic --space full --steps 3000 --out runs/supernet "
                  "--resume")
     p.add_argument("--data", required=True, help="data set directory")
     add_space(p, default="full")
-    p.add_argument("--steps", type=int, required=True)
+    p.add_argument("--steps", type=int, help="optimizer steps (default: one epoch over the training split, the "
+                   "release's length)")
     p.add_argument("--out", required=True, help="run directory (checkpoint.pt, supernet.pt, log.jsonl)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--sampler", default="default", choices=SAMPLER_CHOICES)
-    p.add_argument("--warmup-steps", type=int, help="full-path warm-up steps (default: 10%% of --steps)")
+    p.add_argument("--warmup-steps", type=int, help="full-path warm-up steps (default: 10%% of the run's steps; the release: 15000 on Criteo)")
     p.add_argument("--checkpoint-every", type=int, default=500)
     p.add_argument("--no-layernorm", action="store_true", help="supernet without LayerNorm")
     p.add_argument("--standalone-paths", action="store_true",

@@ -81,8 +81,11 @@ class Recipe:
             raise ValueError(f"recipe {self.name!r}: field_start must be one of {FIELD_STARTS}, got {self.field_start!r}")
         if self.batch_size < 1:
             raise ValueError(f"recipe {self.name!r}: batch_size must be >= 1, got {self.batch_size}")
-        if self.protocol == "steps" and (self.steps is None or self.steps < 1):
-            raise ValueError(f"recipe {self.name!r}: a step-based recipe needs steps >= 1, got {self.steps}")
+        by_steps = self.steps is not None and self.steps >= 1
+        by_epochs = self.steps is None and self.epochs is not None and self.epochs > 0
+        if self.protocol == "steps" and not (by_steps or by_epochs):
+            raise ValueError(f"recipe {self.name!r}: a step-based recipe needs steps >= 1 (or epochs > 0 of the "
+                             f"training split), got steps {self.steps}, epochs {self.epochs}")
         if self.protocol == "fixed-epochs" and not (self.epochs is not None and self.epochs > 0):
             raise ValueError(f"recipe {self.name!r}: fixed-epochs needs epochs > 0, got {self.epochs}")
         if self.protocol == "early-stopping" and (self.max_epochs < 1 or self.patience < 1):
@@ -102,7 +105,10 @@ class Recipe:
                                    clip_norm=self.clip_norm, eval_batches=self.eval_batches,
                                    eval_batch_size=self.eval_batch_size)
         if self.protocol == "steps":
-            cfg["steps"] = self.steps
+            if self.steps is not None:
+                cfg["steps"] = self.steps
+            else:  # epochs of the training split
+                cfg["epochs"] = self.epochs
         elif self.protocol == "fixed-epochs":
             cfg.update(epochs=self.epochs, train_split="train+val", eval_split="test")
         else:
@@ -122,22 +128,25 @@ class Recipe:
         return cls(**d)
 
 
-#: The supernet (NASREC.md): lr 0.12, batch 512, LayerNorm on, 15,000 steps in the paper's scripts.
-#: Adagrad's first step moves a weight by about ``lr`` whatever its gradient, and the head reads up
-#: to 2,176 LayerNormed features, so one step moved the logits by tens. Two settings bound it. The lr
-#: warm-up lasts at least the release's 1,500 steps (10% of 15,000): with the 30-step warm-up of a
-#: 300-step run the per-step loss reached 20-90, and a shorter run is the start of the release's
-#: schedule instead. And the dense weights' accumulator starts at 0.1 (TensorFlow's default; the
-#: release: 0): the head columns of wide blocks, which few paths train, still took that first step far
-#: into a run (demo settings, 100k rows: 11 of 200 steps above 2 nats, worst 8.5, mean of the last 50
-#: 1.01; with 0.1: worst 1.23, 0.65; tests/training/test_supernet_stability.py).
-SUPERNET = Recipe("supernet", lr=0.12, batch_size=512, steps=15_000, layernorm=True, min_warmup_steps=1500,
+#: The supernet (NASREC.md): lr 0.12, batch 512, LayerNorm on, one epoch over the training split (the
+#: release's ``--num_epochs 1``: 71,626 steps on Criteo; its ``--supernet_training_step 15000`` is the
+#: full-path warm-up, not the run's length). Adagrad's first step moves a weight by about ``lr`` whatever
+#: its gradient, and the head reads up to 2,176 LayerNormed features, so one step moved the logits by
+#: tens. Two settings bound it. The lr warm-up (10% of the run, as the release's) lasts at least 1,500
+#: steps: with the 30-step warm-up of a 300-step run the per-step loss reached 20-90, and a one-epoch run
+#: on a million rows (about 1,950 steps) would warm up over 195. And the dense weights' accumulator starts
+#: at 0.1 (TensorFlow's default; the release: 0): the head columns of wide blocks, which few paths train,
+#: still took that first step far into a run (demo settings, 100k rows: 11 of 200 steps above 2 nats,
+#: worst 8.5, mean of the last 50 1.01; with 0.1: worst 1.23, 0.65; tests/training/test_supernet_stability.py).
+SUPERNET = Recipe("supernet", lr=0.12, batch_size=512, epochs=1.0, layernorm=True, min_warmup_steps=1500,
                   initial_accumulator=0.1)
 
 #: The paper's post-training fine-tuning of a candidate (head only by default), scored on validation.
 FINETUNE = Recipe("finetune", lr=0.04, batch_size=512, steps=500, eval_batches=150, eval_batch_size=8192)
 
-#: Full-path warm-up of the supernet sampler, as a fraction of the supernet's steps.
+#: Full-path warm-up of the supernet sampler, as a fraction of the supernet's steps. The release warms up
+#: over a fixed count of first steps, 15,000 / 12,500 / 20,000 on Criteo / Avazu / KDD Cup 2012 (21% / 20% /
+#: 9% of its one epoch); ``warmup_steps`` (``train-supernet --warmup-steps``) sets such a count.
 SAMPLER_WARMUP_FRACTION = 0.1
 
 #: Final models, trained from scratch (LayerNorm off as the release's final models). Their field

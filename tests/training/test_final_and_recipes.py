@@ -30,7 +30,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_recipes_match_nasrec_md():
-    assert (SUPERNET.lr, SUPERNET.batch_size, SUPERNET.steps, SUPERNET.layernorm) == (0.12, 512, 15_000, True)
+    # one epoch (the release's --num_epochs 1; its 15000 is the full-path warm-up's length, not the run's)
+    assert (SUPERNET.lr, SUPERNET.batch_size, SUPERNET.steps, SUPERNET.epochs, SUPERNET.layernorm) == (
+        0.12, 512, None, 1.0, True)
     assert (FINETUNE.lr, FINETUNE.batch_size, FINETUNE.steps, FINETUNE.eval_batches) == (0.04, 512, 500, 150)
     assert (FINAL["full"].lr, FINAL["small"].lr, FINAL["full"].batch_size) == (0.16, 0.1, 256)
     for r in (SUPERNET, FINETUNE, *FINAL.values(), GROUND_TRUTH):
@@ -41,6 +43,29 @@ def test_recipes_match_nasrec_md():
     assert final_recipe("full").train_config().train_split == "train"
     # a custom space's models train by NASRec-Full's final recipe
     assert [space_recipe_kind(n) for n in ("full", "small", "my-space")] == ["full", "small", "full"]
+
+
+def test_the_supernet_trains_one_epoch_unless_told_otherwise(small_synth, tmp_path):
+    """The release's supernet run is one pass over the training rows: every row once, the last batch short
+    (the release stops at rows // batch, without it), the full-path warm-up over the first 10% here."""
+    from nasrec_lab.pipeline import PipelineConfig, supernet_trainer
+    from nasrec_lab.training import read_checkpoint
+
+    rows = len(small_synth.split("train"))
+    batches = -(-rows // 512)
+    trainer = supernet_trainer(small_synth, "small")
+    assert trainer.total_steps == batches and trainer.sampler.warmup.steps == int(batches * 0.1)
+    assert supernet_trainer(small_synth, "small", batch_size=256).total_steps == -(-rows // 256)
+    assert supernet_trainer(small_synth, "small", 7).total_steps == 7
+    assert PipelineConfig().supernet_steps is None
+    assert PipelineConfig.from_json(json.loads(json.dumps(PipelineConfig().to_json()))).supernet_steps is None
+    with pytest.raises(ValueError, match="supernet_steps"):
+        PipelineConfig(supernet_steps=0)
+    # the CLI without --steps: the same epoch, recorded in the checkpoint
+    r = _cli("train-supernet", "--data", str(small_synth.path), "--space", "small", "--out", str(tmp_path / "run"),
+             "--batch-size", "2048", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert read_checkpoint(tmp_path / "run" / "checkpoint.pt")["total_steps"] == -(-rows // 2048)
 
 
 @pytest.mark.parametrize("lr", [0.0, -0.1, float("nan"), float("inf")])
