@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
+
 from .data import CTRDataset
 from .space import PRESETS, Architecture, PathSampler, SearchSpace, get_space
 from .training import (
@@ -342,11 +344,17 @@ def compare(data: CTRDataset, arch: Architecture | Sequence[Architecture] | None
 
 def run_pipeline(data: CTRDataset, config: PipelineConfig, out: str | os.PathLike, *,
                  supernet_callbacks: Sequence[Callback] = (), search_callbacks: Sequence[Callable] = (),
-                 log: Callable[[str], None] | None = None, overwrite: bool = False) -> PipelineResult:
+                 log: Callable[[str], None] | None = None, overwrite: bool = False,
+                 final_data: CTRDataset | None = None) -> PipelineResult:
     """Supernet, search and final comparison into ``out`` (``supernet/checkpoint.pt``, ``search.sqlite``).
 
     An ``out`` that holds an earlier run's supernet or search is refused (``overwrite=True`` replaces them).
+    ``final_data``: the same rows preprocessed again for the final trainings, as the release caps tables
+    at 0.5M rows for the search and lifts the cap for its final models (a second ``preprocess`` with a
+    larger ``--table-cap``); it must hold the same features, splits and labels.
     """
+    if final_data is not None:
+        check_same_rows(data, final_data)
     out = Path(out)
     earlier = [p for p in (out / "supernet" / "checkpoint.pt", out / "search.sqlite") if p.exists()]
     if earlier and not overwrite:
@@ -362,6 +370,21 @@ def run_pipeline(data: CTRDataset, config: PipelineConfig, out: str | os.PathLik
     result = run_search(data, ckpt, config, store, callbacks=search_callbacks)
     seconds["search"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    entries = compare(data, result.ranked or result.best_arch, config, log=log)
+    entries = compare(final_data or data, result.ranked or result.best_arch, config, log=log)
     seconds["final"] = time.perf_counter() - t0
-    return PipelineResult.of(config, result, entries, data, str(ckpt), str(out / "search.sqlite"), seconds)
+    return PipelineResult.of(config, result, entries, final_data or data, str(ckpt), str(out / "search.sqlite"),
+                             seconds)
+
+
+def check_same_rows(data: CTRDataset, other: CTRDataset) -> None:
+    """Refuse ``other`` unless it holds ``data``'s rows (features, splits, labels), however its ids were mapped."""
+    a, b = data.schema, other.schema
+    for what, x, y in (("dense features", a.dense, b.dense), ("sparse features", a.sparse, b.sparse),
+                       ("label column", (a.label,), (b.label,))):
+        if x != y:
+            raise ValueError(f"{other.path}: not the rows of {data.path}: its {what} are {list(y)!r}, not {list(x)!r}")
+    for split in ("train", "val", "test"):
+        x, y = data.split(split).column("label"), other.split(split).column("label")
+        if len(x) != len(y) or not np.array_equal(x, y):
+            raise ValueError(f"{other.path}: not the rows of {data.path}: its {split!r} split has "
+                             + (f"{len(y):,} rows, not {len(x):,}" if len(x) != len(y) else "other labels"))

@@ -86,3 +86,42 @@ def test_run_pipeline_keeps_an_earlier_run_unless_told_to_replace_it(small_synth
     assert all(p.read_bytes() == b for p, b in kept.items())
     again = run_pipeline(small_synth, config, tmp_path / "run", overwrite=True)
     assert again.best_hash == first.best_hash  # the same seed, the same run
+
+
+def test_final_trainings_can_read_the_same_rows_with_uncapped_tables(tmp_path, monkeypatch, small_synth):
+    """NASREC.md: tables capped at 0.5M rows in the search, uncapped for the final models. The same raw rows
+    preprocessed twice (a small cap, then the default) are accepted as one data set's twin and the final
+    comparison reads the second; other rows are refused before anything is trained."""
+    from nasrec_lab.data import PreprocessOptions, preprocess
+    from nasrec_lab.pipeline import check_same_rows, run_pipeline
+
+    rng = np.random.default_rng(0)
+    lines = ["\t".join([str(int(rng.random() < 0.3)), *(str(v) for v in rng.integers(0, 50, 13)),
+                        *(f"{v:08x}" for v in rng.integers(0, 40, 26))]) for _ in range(600)]
+    (tmp_path / "train.txt").write_text("\n".join(lines) + "\n")
+    capped = preprocess([tmp_path / "train.txt"], tmp_path / "capped", fmt="criteo", options=PreprocessOptions(table_cap=8))
+    full = preprocess([tmp_path / "train.txt"], tmp_path / "full", fmt="criteo")
+    assert max(capped.schema.table_sizes) == 8 < max(full.schema.table_sizes)
+    # the stages recorded, not run: a refusal that fails to come fails here, not after hours of training
+    seen = {}
+
+    def recorder(stage, returns):
+        def record(data, *args, **kwargs):
+            seen[stage] = data
+            return returns
+        return record
+
+    searched = type("Searched", (), {"ranked": None, "best_arch": None})()
+    monkeypatch.setattr(pipeline, "train_supernet", recorder("supernet", tmp_path / "ck.pt"))
+    monkeypatch.setattr(pipeline, "run_search", recorder("search", searched))
+    monkeypatch.setattr(pipeline, "compare", recorder("final", []))
+    monkeypatch.setattr(PipelineResult, "of", classmethod(lambda cls, config, result, entries, data, *rest: data))
+    check_same_rows(capped, full)
+    for other, why in ((small_synth, "split has 16,000 rows, not 480"), (preprocess([tmp_path / "train.txt"], tmp_path / "rnd",
+                       fmt="criteo", options=PreprocessOptions(split="random")), "other labels")):
+        with pytest.raises(ValueError, match=f"{other.path}: not the rows of {capped.path}: .*{why}"):
+            run_pipeline(capped, PipelineConfig(space="small"), tmp_path / "never", final_data=other)
+    assert not (tmp_path / "never").exists()
+    # the wiring: the supernet and the search read the capped rows, the final comparison the uncapped ones
+    assert run_pipeline(capped, PipelineConfig(space="small"), tmp_path / "run", final_data=full) is full
+    assert (seen["supernet"], seen["search"], seen["final"]) == (capped, capped, full)
