@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -111,9 +111,8 @@ def supernet_trainer(data: CTRDataset, space: SearchSpace | str, steps: int | No
 
     space = get_space(space)
     if steps is None:  # counted here, so that the sampler's warm-up and the checkpoint know the run's length
-        batch_size = config.get("batch_size") or SUPERNET.batch_size
-        loader = data.loader("train", batch_size, rank=rank, world_size=world_size)
-        steps = max(1, int(round(SUPERNET.epochs * len(loader))))
+        steps = supernet_epoch_steps(data, config.get("batch_size"), split=config.get("train_split", "train"),
+                                     rank=rank, world_size=world_size)
     warm = int(steps * SAMPLER_WARMUP_FRACTION) if warmup_steps is None else warmup_steps
     recipe = SUPERNET.replace(steps=steps)
     net = SuperNet(data.schema, space, layernorm=layernorm, seed=seed, sparse_grad=config.pop("sparse_grad", True),
@@ -122,6 +121,14 @@ def supernet_trainer(data: CTRDataset, space: SearchSpace | str, steps: int | No
     cfg = recipe.train_config(seed=seed, progress=progress, **config)
     return Trainer(net, data, cfg, sampler=PathSampler(space, sampler, seed=seed, warmup_steps=warm),
                    checkpoint_dir=checkpoint_dir, callbacks=callbacks, rank=rank, world_size=world_size)
+
+
+def supernet_epoch_steps(data: CTRDataset, batch_size: int | None = None, *, split: str = "train", rank: int = 0,
+                         world_size: int = 1) -> int:
+    """The supernet recipe's default length: its epochs over ``split`` in steps of ``batch_size`` (default: the
+    recipe's) per rank, every row once (the last batch short; the release stops at rows // batch)."""
+    loader = data.loader(split, batch_size or SUPERNET.batch_size, rank=rank, world_size=world_size)
+    return max(1, int(round(SUPERNET.epochs * len(loader))))
 
 
 def train_supernet(data: CTRDataset, config: PipelineConfig, out: str | os.PathLike, *,
@@ -355,6 +362,8 @@ def run_pipeline(data: CTRDataset, config: PipelineConfig, out: str | os.PathLik
     """
     if final_data is not None:
         check_same_rows(data, final_data)
+    if config.supernet_steps is None:  # the result records the length the supernet trained
+        config = replace(config, supernet_steps=supernet_epoch_steps(data))
     out = Path(out)
     earlier = [p for p in (out / "supernet" / "checkpoint.pt", out / "search.sqlite") if p.exists()]
     if earlier and not overwrite:
@@ -377,14 +386,20 @@ def run_pipeline(data: CTRDataset, config: PipelineConfig, out: str | os.PathLik
 
 
 def check_same_rows(data: CTRDataset, other: CTRDataset) -> None:
-    """Refuse ``other`` unless it holds ``data``'s rows (features, splits, labels), however its ids were mapped."""
+    """Refuse ``other`` unless it holds ``data``'s rows (feature names, splits, labels, dense values), however
+    its categorical ids were mapped."""
     a, b = data.schema, other.schema
     for what, x, y in (("dense features", a.dense, b.dense), ("sparse features", a.sparse, b.sparse),
                        ("label column", (a.label,), (b.label,))):
         if x != y:
             raise ValueError(f"{other.path}: not the rows of {data.path}: its {what} are {list(y)!r}, not {list(x)!r}")
     for split in ("train", "val", "test"):
-        x, y = data.split(split).column("label"), other.split(split).column("label")
-        if len(x) != len(y) or not np.array_equal(x, y):
-            raise ValueError(f"{other.path}: not the rows of {data.path}: its {split!r} split has "
-                             + (f"{len(y):,} rows, not {len(x):,}" if len(x) != len(y) else "other labels"))
+        x, y = data.split(split), other.split(split)
+        if len(x) != len(y):
+            raise ValueError(f"{other.path}: not the rows of {data.path}: its {split!r} split has {len(y):,} rows, "
+                             f"not {len(x):,}")
+        for key, what in (("label", "other labels"), ("dense", "other dense values")):  # ids differ by design
+            for start in range(0, len(x), 1 << 20):  # blocks: a split of Criteo's is gigabytes
+                stop = min(start + (1 << 20), len(x))
+                if not np.array_equal(x.slice(start, stop, (key,))[key], y.slice(start, stop, (key,))[key]):
+                    raise ValueError(f"{other.path}: not the rows of {data.path}: its {split!r} split has {what}")

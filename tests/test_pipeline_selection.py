@@ -108,6 +108,7 @@ def test_final_trainings_can_read_the_same_rows_with_uncapped_tables(tmp_path, m
     def recorder(stage, returns):
         def record(data, *args, **kwargs):
             seen[stage] = data
+            seen[f"{stage} config"] = next((a for a in args if isinstance(a, PipelineConfig)), None)
             return returns
         return record
 
@@ -117,11 +118,19 @@ def test_final_trainings_can_read_the_same_rows_with_uncapped_tables(tmp_path, m
     monkeypatch.setattr(pipeline, "compare", recorder("final", []))
     monkeypatch.setattr(PipelineResult, "of", classmethod(lambda cls, config, result, entries, data, *rest: data))
     check_same_rows(capped, full)
-    for other, why in ((small_synth, "split has 16,000 rows, not 480"), (preprocess([tmp_path / "train.txt"], tmp_path / "rnd",
-                       fmt="criteo", options=PreprocessOptions(split="random")), "other labels")):
+    # the same labels and ids, other dense values: another file, however alike
+    (tmp_path / "shifted.txt").write_text("\n".join(
+        "\t".join([f[0], str(int(f[1]) + 1), *f[2:]]) for f in (line.split("\t") for line in lines)) + "\n")
+    shifted = preprocess([tmp_path / "shifted.txt"], tmp_path / "shifted", fmt="criteo")
+    random_split = preprocess([tmp_path / "train.txt"], tmp_path / "rnd", fmt="criteo",
+                              options=PreprocessOptions(split="random"))
+    for other, why in ((small_synth, "split has 16,000 rows, not 480"), (random_split, "other labels"),
+                       (shifted, "other dense values")):
         with pytest.raises(ValueError, match=f"{other.path}: not the rows of {capped.path}: .*{why}"):
             run_pipeline(capped, PipelineConfig(space="small"), tmp_path / "never", final_data=other)
     assert not (tmp_path / "never").exists()
     # the wiring: the supernet and the search read the capped rows, the final comparison the uncapped ones
     assert run_pipeline(capped, PipelineConfig(space="small"), tmp_path / "run", final_data=full) is full
     assert (seen["supernet"], seen["search"], seen["final"]) == (capped, capped, full)
+    # a default-length supernet is recorded with the steps of its one epoch, not as None
+    assert seen["supernet config"].supernet_steps == -(-len(capped.split("train")) // 512)

@@ -129,12 +129,13 @@ class Recipe:
 
 
 #: The supernet (NASREC.md): lr 0.12, batch 512, LayerNorm on, one epoch over the training split (the
-#: release's ``--num_epochs 1``: 71,626 steps on Criteo; its ``--supernet_training_step 15000`` is the
+#: release's ``--num_epochs 1``: 71,625 steps on Criteo; its ``--supernet_training_step 15000`` is the
 #: full-path warm-up, not the run's length). Adagrad's first step moves a weight by about ``lr`` whatever
 #: its gradient, and the head reads up to 2,176 LayerNormed features, so one step moved the logits by
 #: tens. Two settings bound it. The lr warm-up (10% of the run, as the release's) lasts at least 1,500
-#: steps: with the 30-step warm-up of a 300-step run the per-step loss reached 20-90, and a one-epoch run
-#: on a million rows (about 1,950 steps) would warm up over 195. And the dense weights' accumulator starts
+#: steps: with the 30-step warm-up of a 300-step run the per-step loss reached 20-90. So an epoch of under
+#: 15,000 steps (7.7M training rows) is mostly warm-up, and one under 1,500 is the start of a longer
+#: schedule (``cosine_with_warmup``): set ``steps`` for small data. And the dense weights' accumulator starts
 #: at 0.1 (TensorFlow's default; the release: 0): the head columns of wide blocks, which few paths train,
 #: still took that first step far into a run (demo settings, 100k rows: 11 of 200 steps above 2 nats,
 #: worst 8.5, mean of the last 50 1.01; with 0.1: worst 1.23, 0.65; tests/training/test_supernet_stability.py).
@@ -146,7 +147,8 @@ FINETUNE = Recipe("finetune", lr=0.04, batch_size=512, steps=500, eval_batches=1
 
 #: Full-path warm-up of the supernet sampler, as a fraction of the supernet's steps. The release warms up
 #: over a fixed count of first steps, 15,000 / 12,500 / 20,000 on Criteo / Avazu / KDD Cup 2012 (21% / 20% /
-#: 9% of its one epoch); ``warmup_steps`` (``train-supernet --warmup-steps``) sets such a count.
+#: 17% of its one epoch; KDD at batch 1024): a departure, not measured; ``warmup_steps`` (``train-supernet
+#: --warmup-steps``) sets such a count.
 SAMPLER_WARMUP_FRACTION = 0.1
 
 #: Final models, trained from scratch (LayerNorm off as the release's final models). Their field
