@@ -36,7 +36,7 @@ def _train_options(p: argparse.ArgumentParser, recipe) -> None:
 
 def add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train-supernet", help="train the weight-sharing supernet (checkpoints, resume, torchrun)")
-    with_example(p, "nasrec-lab train-supernet --data data/synthetic --space full --out runs/supernet",
+    with_example(p, "nasrec-lab train-supernet --data data/criteo --space full --out runs/supernet   # one epoch",
                  "nasrec-lab train-supernet --data data/synthetic --space full --steps 3000 --out runs/supernet "
                  "--resume")
     p.add_argument("--data", required=True, help="data set directory")
