@@ -57,6 +57,9 @@ def test_the_supernet_trains_one_epoch_unless_told_otherwise(small_synth, tmp_pa
     assert trainer.total_steps == batches and trainer.sampler.warmup.steps == int(batches * 0.1)
     assert supernet_trainer(small_synth, "small", batch_size=256).total_steps == -(-rows // 256)
     assert supernet_trainer(small_synth, "small", 7).total_steps == 7
+    # torchrun: --batch-size is per rank, an epoch is counted in global batches (whole ones only, as the
+    # ranks' shards must be equal)
+    assert supernet_trainer(small_synth, "small", rank=1, world_size=2).total_steps == rows // 1024
     assert PipelineConfig().supernet_steps is None
     assert PipelineConfig.from_json(json.loads(json.dumps(PipelineConfig().to_json()))).supernet_steps is None
     with pytest.raises(ValueError, match="supernet_steps"):
