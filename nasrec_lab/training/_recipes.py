@@ -133,12 +133,13 @@ class Recipe:
 #: full-path warm-up, not the run's length). Adagrad's first step moves a weight by about ``lr`` whatever
 #: its gradient, and the head reads up to 2,176 LayerNormed features, so one step moved the logits by
 #: tens. Two settings bound it. The lr warm-up (10% of the run, as the release's) lasts at least 1,500
-#: steps: with the 30-step warm-up of a 300-step run the per-step loss reached 20-90. So an epoch of under
-#: 15,000 steps (7.7M training rows) is mostly warm-up, and one under 1,500 is the start of a longer
-#: schedule (``cosine_with_warmup``): set ``steps`` for small data. And the dense weights' accumulator starts
-#: at 0.1 (TensorFlow's default; the release: 0): the head columns of wide blocks, which few paths train,
-#: still took that first step far into a run (demo settings, 100k rows: 11 of 200 steps above 2 nats,
-#: worst 8.5, mean of the last 50 1.01; with 0.1: worst 1.23, 0.65; tests/training/test_supernet_stability.py).
+#: steps: with the 30-step warm-up of a 300-step run the per-step loss reached 20-90. So an epoch under
+#: 15,000 steps (7.7M training rows) warms up over more than 10% of it (over half under 3,000 steps), and
+#: one under 1,500 is the start of a longer schedule (``cosine_with_warmup``): set ``steps`` for small data.
+#: And the dense weights' accumulator starts at 0.1 (TensorFlow's default; the release: 0): the head
+#: columns of wide blocks, which few paths train, still took that first step far into a run (demo settings,
+#: 100k rows: 11 of 200 steps above 2 nats, worst 8.5, mean of the last 50 1.01; with 0.1: worst 1.23,
+#: 0.65; tests/training/test_supernet_stability.py).
 SUPERNET = Recipe("supernet", lr=0.12, batch_size=512, epochs=1.0, layernorm=True, min_warmup_steps=1500,
                   initial_accumulator=0.1)
 
